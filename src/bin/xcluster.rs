@@ -1,0 +1,169 @@
+//! `xcluster`: the command line, a thin layer over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use xcluster::bench::{self, BenchSizes};
+use xcluster::catalog::{Catalogs, Dataset};
+use xcluster::output::{write_atomic, write_csv, OutputDirs};
+use xcluster::params::{Params, DEFAULT_PARAMS};
+use xcluster::pipeline::{self, Stage};
+
+/// Find galaxy clusters in full-sky microwave maps with U-Net segmentation networks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Params file (TOML; `xcluster init` writes a commented one). Defaults apply without it.
+    #[arg(long, short = 'p', global = true, value_name = "FILE")]
+    params: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented default params file.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "xcluster.toml")]
+        file: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create the output folders output/<dataset>/<yyyy-mm-dd>/{files,figures,models}.
+    MakeDirectories,
+    /// Load the built-in catalogs, print their sizes and the clusters of `dataset` per split.
+    Catalogs,
+    /// Cut training/validation patches (not built yet).
+    Dataset,
+    /// Train the network (not built yet).
+    Train,
+    /// Scan tiles and detect clusters (not built yet).
+    Predict,
+    /// Run the whole pipeline: every stage this version has, then say which are missing.
+    Run,
+    /// Download real Planck maps and catalogs (not built yet).
+    Fetch,
+    /// Measure ang2pix, interpolation and cross-match throughput.
+    Bench {
+        /// Small sizes (seconds) instead of 1e7 positions and a 1e6 × 1e6 cross-match.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_params(path: Option<&Path>) -> anyhow::Result<Params> {
+    Ok(match path {
+        Some(p) => Params::load(p)?,
+        None => Params::default(),
+    })
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init { file, force } = &cli.command {
+        return init(file, *force);
+    }
+    let params = load_params(cli.params.as_deref())?;
+    match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::MakeDirectories => {
+            let dirs = OutputDirs::resolve(&params, chrono::Local::now().date_naive())?;
+            dirs.create()?;
+            println!("{}\n{}\n{}", dirs.files.display(), dirs.figures.display(), dirs.models.display());
+        }
+        Command::Catalogs => catalogs(&params)?,
+        Command::Dataset => return not_built("dataset", Stage::Patches),
+        Command::Train => return not_built("train", Stage::Train),
+        Command::Predict => return not_built("predict", Stage::Detect),
+        Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
+        Command::Run => return run(&params),
+        Command::Bench { quick } => bench_cmd(quick)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(file: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    if file.exists() && !force {
+        bail!("{} exists; pass --force to replace it", file.display());
+    }
+    write_atomic(file, |f| std::io::Write::write_all(f, DEFAULT_PARAMS.as_bytes()))?;
+    println!("wrote {} (every key commented; edit and pass it with --params)", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn catalogs(params: &Params) -> anyhow::Result<()> {
+    let cats = Catalogs::builtin()?;
+    println!("{}", cats.summary()?);
+    let tiling = params.tiling()?;
+    for dataset in Dataset::ALL {
+        let df = cats.dataset(dataset)?.with_tiles(&tiling)?;
+        let split = df.column("split")?.str()?.clone();
+        let count = |s: &str| split.iter().filter(|v| *v == Some(s)).count();
+        println!(
+            "dataset {:<12} {:>6} clusters: train {:>6}, val {:>5}, test {:>4}",
+            dataset.name(),
+            df.height(),
+            count("train"),
+            count("val"),
+            count("test")
+        );
+        if dataset == params.dataset {
+            let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
+            dirs.create()?;
+            let path = dirs.files.join("dataset_clusters.csv");
+            write_csv(&path, &df).with_context(|| format!("writing {}", path.display()))?;
+            println!("  → {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn not_built(command: &str, stage: Stage) -> anyhow::Result<ExitCode> {
+    eprintln!("xcluster {command}: the {} stage is not built yet in this version; nothing was done.", stage.name());
+    Ok(ExitCode::from(2))
+}
+
+fn run(params: &Params) -> anyhow::Result<ExitCode> {
+    let report = pipeline::run(params)?;
+    println!("outputs: {}", report.dirs.root.display());
+    println!("built-in catalogs:\n{}", report.catalogs);
+    println!("clusters of dataset {} per split:\n{}", params.dataset, report.split_counts);
+    println!("wrote {} and {}", report.dirs.files.join("catalogs.csv").display(), report.dirs.files.join("dataset_clusters.csv").display());
+    if report.missing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("\nthe run stopped after the stages this version has. Not built yet:");
+    for stage in &report.missing {
+        eprintln!("  - {}", stage.name());
+    }
+    Ok(ExitCode::from(2))
+}
+
+fn bench_cmd(quick: bool) -> anyhow::Result<()> {
+    let sizes = if quick { BenchSizes::quick() } else { BenchSizes::full() };
+    let bar = ProgressBar::new(5).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar.set_message("ang2pix");
+    let df = bench::run(sizes, |name, n, secs| {
+        bar.println(format!("{name:<60} {n:>10} in {secs:>8.3} s = {:>8.2} M/s", n as f64 / secs / 1e6));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    println!("{df}");
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Reading catalogs from CSV, Parquet and FITS tables, and mapping their columns to ours.
+//!
+//! In: a file and a [`ColumnMap`] saying which of its columns hold name, position, redshift and
+//! mass. Out: a raw polars DataFrame, normalised by [`crate::catalog::Catalog::from_df`].
+
+use std::path::Path;
+
+use fitsio::hdu::HduInfo;
+use fitsio::tables::ColumnDataType;
+use fitsio::FitsFile;
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Which input columns hold the normalised quantities. Names are matched case-insensitively.
+///
+/// Unset entries are guessed from common spellings (see [`ColumnMap::auto`]). A catalog needs either
+/// `ra`+`dec` (ICRS, degrees) or `glon`+`glat` (Galactic, degrees); the other pair is computed.
+///
+/// ```
+/// use xcluster::catalog::ColumnMap;
+/// let map = ColumnMap::auto().ra("RAdeg").dec("DECdeg").m500("M500c").m500_scale(1e-14);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMap {
+    pub(crate) name: Option<String>,
+    pub(crate) ra: Option<String>,
+    pub(crate) dec: Option<String>,
+    pub(crate) glon: Option<String>,
+    pub(crate) glat: Option<String>,
+    pub(crate) z: Option<String>,
+    pub(crate) m500: Option<String>,
+    pub(crate) m500_scale: f64,
+}
+
+impl Default for ColumnMap {
+    fn default() -> Self {
+        Self::auto()
+    }
+}
+
+/// Spellings tried, in order, for each quantity when no column is named.
+pub(crate) const ALIASES: [(&str, &[&str]); 7] = [
+    ("name", &["name", "cluster", "id"]),
+    ("ra", &["ra", "ra_deg", "radeg", "raj2000", "ra_icrs"]),
+    ("dec", &["dec", "dec_deg", "decdeg", "dej2000", "dedeg", "dec_icrs"]),
+    ("glon", &["glon", "glon_deg"]),
+    ("glat", &["glat", "glat_deg"]),
+    ("z", &["z", "redshift", "z_spec", "zspec"]),
+    ("m500", &["m500", "msz", "m500c"]),
+];
+
+macro_rules! setter {
+    ($field:ident, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $field(mut self, column: &str) -> Self {
+            self.$field = Some(column.to_string());
+            self
+        }
+    };
+}
+
+impl ColumnMap {
+    /// Guess every column from common spellings (`RA`, `RAJ2000`, `GLON`, `Z`, `REDSHIFT`, `M500`, …);
+    /// M500 assumed in units of 10¹⁴ M☉.
+    pub fn auto() -> Self {
+        ColumnMap { name: None, ra: None, dec: None, glon: None, glat: None, z: None, m500: None, m500_scale: 1.0 }
+    }
+
+    setter!(name, "Column holding the object name.");
+    setter!(ra, "Column holding ICRS right ascension in degrees.");
+    setter!(dec, "Column holding ICRS declination in degrees.");
+    setter!(glon, "Column holding Galactic longitude in degrees.");
+    setter!(glat, "Column holding Galactic latitude in degrees.");
+    setter!(z, "Column holding the redshift.");
+    setter!(m500, "Column holding M500.");
+
+    /// Factor that turns the M500 column into units of 10¹⁴ M☉ (1 by default; 1e-14 for a column in M☉).
+    pub fn m500_scale(mut self, scale: f64) -> Self {
+        self.m500_scale = scale;
+        self
+    }
+
+    /// The explicitly named column for quantity `key` (`"ra"`, …), if any.
+    pub(crate) fn explicit(&self, key: &str) -> Option<&str> {
+        match key {
+            "name" => self.name.as_deref(),
+            "ra" => self.ra.as_deref(),
+            "dec" => self.dec.as_deref(),
+            "glon" => self.glon.as_deref(),
+            "glat" => self.glat.as_deref(),
+            "z" => self.z.as_deref(),
+            "m500" => self.m500.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Read a CSV file with a header line; empty fields are missing values.
+pub fn read_csv(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    csv_from_reader(file).map_err(|e| Error::catalog(path.display().to_string(), format!("not a readable CSV file: {e}")))
+}
+
+pub(crate) fn csv_from_reader<R: polars::io::mmap::MmapBytesReader>(reader: R) -> PolarsResult<DataFrame> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .into_reader_with_file_handle(reader)
+        .finish()
+}
+
+/// Read a Parquet file.
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| Error::catalog(path.display().to_string(), format!("not a readable Parquet file: {e}")))
+}
+
+/// Read the first table extension of a FITS file: scalar numeric, logical and string columns
+/// (vector columns, e.g. per-band arrays, are skipped). NaN in float columns becomes a missing value.
+pub fn read_fits_table(path: &Path) -> Result<DataFrame> {
+    let err = |msg: String| Error::fits(path, msg);
+    if !path.exists() {
+        return Err(err("no such file".into()));
+    }
+    let mut file = FitsFile::open(path).map_err(|e| err(format!("not a readable FITS file ({e})")))?;
+    let hdu = file.hdu(1).map_err(|e| err(format!("no table extension in HDU 1 ({e})")))?;
+    let (descriptions, rows) = match &hdu.info {
+        HduInfo::TableInfo { column_descriptions, num_rows } => (column_descriptions.clone(), *num_rows),
+        _ => return Err(err("HDU 1 is not a table".into())),
+    };
+    let mut columns = Vec::new();
+    for desc in descriptions {
+        use ColumnDataType::*;
+        let name = desc.name.as_str();
+        let read_err = |e: fitsio::errors::Error| err(format!("column {name:?}: {e}"));
+        let is_string = matches!(desc.data_type.typ, String | Text);
+        if desc.data_type.repeat != 1 && !is_string {
+            continue;
+        }
+        let column = match desc.data_type.typ {
+            String | Text => {
+                let values: Vec<std::string::String> = hdu.read_col(&mut file, name).map_err(read_err)?;
+                Column::new(name.into(), values.into_iter().map(|s| s.trim_end().to_string()).collect::<Vec<_>>())
+            }
+            Logical => {
+                let values: Vec<bool> = hdu.read_col(&mut file, name).map_err(read_err)?;
+                Column::new(name.into(), values)
+            }
+            Byte | SignedByte | Short | UnsignedShort | Int | Long | UnsignedLong | LongLong | UnsignedLongLong => {
+                let values: Vec<i64> = hdu.read_col(&mut file, name).map_err(read_err)?;
+                Column::new(name.into(), values)
+            }
+            Float | Double => {
+                let values: Vec<f64> = hdu.read_col(&mut file, name).map_err(read_err)?;
+                let values: Vec<Option<f64>> = values.into_iter().map(|v| (!v.is_nan()).then_some(v)).collect();
+                Column::new(name.into(), values)
+            }
+            Bit => continue,
+        };
+        columns.push(column);
+    }
+    DataFrame::new(rows, columns).map_err(Error::from)
+}

@@ -1,0 +1,90 @@
+//! The crate's one error type.
+//!
+//! Every variant names the stage, the file or parameter involved and the offending value, so that a
+//! message read in a notebook or a terminal says what to change.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in xcluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter (params file key, builder setter or function argument) is out of range or unknown.
+    #[error("{what}: {message}")]
+    Param {
+        /// The parameter or key, e.g. `params.bands` or `HealpixMap::new nside`.
+        what: String,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
+
+    /// A FITS file could not be read or written, or is not what it claims to be.
+    #[error("FITS file {path}: {message}")]
+    Fits {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A catalog could not be loaded or lacks a required column.
+    #[error("catalog {name}: {message}")]
+    Catalog {
+        /// Catalog name or file.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A stage of the pipeline that is not implemented yet.
+    #[error("stage `{0}` is not built yet in this version of xcluster")]
+    NotBuilt(&'static str),
+
+    /// An I/O failure on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A table operation failed inside polars.
+    #[error("table: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Param`].
+    pub fn param(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Param { what: what.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Fits`].
+    pub fn fits(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Fits { path: path.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Catalog`].
+    pub fn catalog(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Catalog { name: name.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// Return early with an [`Error::Param`] unless `cond` holds.
+macro_rules! ensure_param {
+    ($cond:expr, $what:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::Error::param($what, format!($($fmt)+)));
+        }
+    };
+}
+pub(crate) use ensure_param;

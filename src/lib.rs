@@ -1,0 +1,49 @@
+//! # xcluster — galaxy clusters in full-sky microwave maps with U-Net segmentation
+//!
+//! xcluster re-creates the xCluster pipeline (Jiménez 2021): Planck HFI maps (100–857 GHz) and a
+//! Compton-y map are cut into HEALPix tiles, turned into 64×64 patches around known clusters,
+//! normalised, used to train a U-Net-family network, and the network's detections on a held-out
+//! tile are cross-matched with cluster, infrared and point-source catalogs.
+//!
+//! ## The pipeline, one module per stage
+//! | stage | module | in → out |
+//! |---|---|---|
+//! | parameters | [`params`] | TOML file → validated [`params::Params`] |
+//! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates |
+//! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
+//! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; cross-matching |
+//! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
+//! | run | [`pipeline`] | params → every stage that exists, in order |
+//! | benchmarks | [`bench`] | sizes → throughput table |
+//!
+//! Patches, normalisation, datasets, networks, training, detection and plots are built by later
+//! work; [`pipeline::Stage`] lists which stages exist in this version.
+//!
+//! ## Quick start
+//! ```
+//! use xcluster::prelude::*;
+//! let cats = Catalogs::builtin()?;
+//! let tiling = Tiling::default();
+//! let psz2 = cats.dataset(Dataset::PlanckZ)?.with_tiles(&tiling)?;   // adds tile, split
+//! assert_eq!(psz2.height(), 1094);
+//! let (l, b) = icrs_to_galactic(194.95, 27.98);                         // Coma
+//! assert_eq!(Tiling::tile_of(l, b), Tiling::tile_of(58.1, 88.0));
+//! # Ok::<(), xcluster::Error>(())
+//! ```
+//!
+//! Angles are f64 degrees at the API (latitude, not colatitude), radii in arcmin where the
+//! original used arcmin; maps are f32. Errors are [`Error`], naming the file or parameter at fault.
+
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod catalog;
+mod error;
+pub mod output;
+pub mod params;
+pub mod pipeline;
+pub mod prelude;
+pub mod sky;
+pub mod tiles;
+
+pub use error::{Error, Result};

@@ -1,0 +1,228 @@
+//! The params file: every parameter of the original `params.py` under its own name, plus ours.
+//!
+//! In: a TOML file (write a commented default with `xcluster init`). Out: validated [`Params`].
+//! An unknown key, an unknown band / dataset / model / loss / optimizer or an out-of-range value is
+//! an error naming the key and what is allowed. Keys left out take the defaults of [`DEFAULT_PARAMS`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Dataset;
+use crate::error::{ensure_param, Error, Result};
+use crate::sky::Band;
+use crate::tiles::Tiling;
+
+/// Network names accepted by `model` (the original's, plus `vnet`; `attn_unet` = `attn_net`).
+pub const MODELS: [&str; 9] =
+    ["unet", "vnet", "r2u_net", "unet_plus", "attn_net", "attn_unet", "resunet_a", "u2net", "unet_3plus"];
+
+/// Loss names accepted by `loss` (the original's nine).
+pub const LOSSES: [&str; 9] = [
+    "binary_crossentropy",
+    "focal_loss",
+    "dice_loss",
+    "tversky_loss",
+    "focal_tversky_loss",
+    "focal_dice_loss",
+    "combo_loss",
+    "cosine_tversky_loss",
+    "mixed_focal_loss",
+];
+
+/// Optimizer names accepted by `optimizer`.
+pub const OPTIMIZERS: [&str; 2] = ["adam", "sgd"];
+
+/// The default params file, with a comment on every key; `xcluster init` writes it.
+/// It is also the single source of the defaults: [`Params::default`] parses it.
+pub const DEFAULT_PARAMS: &str = include_str!("params.default.toml");
+
+/// Where the sky maps come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SkySource {
+    /// The embedded Planck-like synthetic sky (no download).
+    Synthetic,
+    /// Planck HFI + MILCA maps from `planck_path` / `milca_path`.
+    Planck,
+}
+
+/// Radius of the label disks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DiskRadius {
+    /// The same radius for every cluster, in arcmin (original default 2.5).
+    Arcmin(f64),
+    /// A named rule: `"t500-distribution"` (the original's `None`: a radius per patch drawn from
+    /// the T500 distribution, 0–15′) or `"theta500"` (each cluster's own θ500 where known).
+    Rule(DiskRule),
+}
+
+/// The named radius rules of [`DiskRadius`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskRule {
+    /// Radius drawn from the original's T500 distribution.
+    T500Distribution,
+    /// Each cluster's own θ500.
+    Theta500,
+}
+
+/// Every parameter of a run. Field names are those of the original `params.py` where it had one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    // PATHS
+    /// Base folder: outputs go to `<path>/output/<dataset>/<yyyy-mm-dd>/`.
+    pub path: PathBuf,
+    /// Folder with the Planck HFI full-sky maps (`sky = "planck"`).
+    pub planck_path: PathBuf,
+    /// Folder with the MILCA Compton-y map (`sky = "planck"`).
+    pub milca_path: PathBuf,
+    /// Folder for the all-sky tile figures, relative to `path`.
+    pub healpix_path: PathBuf,
+    // GLOBAL
+    /// Which clusters seed training patches (cumulative: planck_z ⊂ planck_no-z ⊂ MCXC ⊂ RM30/RM50).
+    pub dataset: Dataset,
+    /// Input bands of the network.
+    pub bands: Vec<Band>,
+    /// Reuse the most recent dated output folder instead of creating today's.
+    pub merge_daily_output_directory: bool,
+    /// Label disk radius.
+    pub disk_radius: DiskRadius,
+    // CATALOGS
+    /// Plot the catalogs on the sky.
+    pub plot_catalogs: bool,
+    // DATASET
+    /// Training patches per cluster (one per loop, each with a new random shift and rotation).
+    pub loops: u32,
+    /// Normalise with a Gaussian fit up to the histogram mode instead of the MAD.
+    pub fit_up_to_mode: bool,
+    /// Apply arcsinh(x/σ) after scaling.
+    pub range_compression: bool,
+    /// Plot example training patches.
+    pub plot_dataset: bool,
+    // TRAIN
+    /// Maximum training epochs.
+    pub epochs: u32,
+    /// Batch size.
+    pub batch: u32,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Early-stopping patience in epochs.
+    pub patience: u32,
+    /// Network architecture, one of [`MODELS`].
+    pub model: String,
+    /// Loss function, one of [`LOSSES`].
+    pub loss: String,
+    /// Optimizer, one of [`OPTIMIZERS`].
+    pub optimizer: String,
+    // PREDICT
+    /// Plot the prediction panel of the test tile.
+    pub plot_prediction: bool,
+    /// Plot every predicted patch.
+    pub plot_individual_patchs: bool,
+    // OURS
+    /// Seed of every random draw (same params → same outputs).
+    pub seed: u64,
+    /// Where the maps come from: the synthetic sky or Planck files.
+    pub sky: SkySource,
+    /// nside of the synthetic sky.
+    pub nside: u32,
+    /// Validation tiles (RING pixels 0…47 of nside 2).
+    pub val_tiles: Vec<u32>,
+    /// Test tiles.
+    pub test_tiles: Vec<u32>,
+    /// Patch side in pixels.
+    pub patch_size: u32,
+    /// Patch pixel size in arcmin.
+    pub pixel_size_arcmin: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        match toml::from_str(DEFAULT_PARAMS) {
+            Ok(p) => p,
+            Err(e) => panic!("the shipped default params file does not parse: {e}"),
+        }
+    }
+}
+
+impl Params {
+    /// Read and validate a params file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Param { what, message } => Error::param(format!("{}: {what}", path.display()), message),
+            other => other,
+        })
+    }
+
+    /// Parse and validate params from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let params: Params = toml::from_str(text).map_err(|e| {
+            let key = e.span().map(|s| text[s].trim().to_string()).unwrap_or_default();
+            Error::param(format!("params {key}").trim().to_string(), e.message().to_string())
+        })?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// Check every value; the error names the key and the allowed values or range.
+    pub fn validate(&self) -> Result<()> {
+        ensure_param!(!self.bands.is_empty(), "bands", "at least one band is needed");
+        for (i, b) in self.bands.iter().enumerate() {
+            ensure_param!(!self.bands[..i].contains(b), "bands", "band {b} is listed twice");
+        }
+        if let DiskRadius::Arcmin(r) = self.disk_radius {
+            ensure_param!(
+                r > 0.0 && r <= 15.0,
+                "disk_radius",
+                "must be in (0, 15] arcmin, \"t500-distribution\" or \"theta500\"; got {r}"
+            );
+        }
+        ensure_param!((1..=10_000).contains(&self.loops), "loops", "must be in 1…10000, got {}", self.loops);
+        ensure_param!((1..=100_000).contains(&self.epochs), "epochs", "must be in 1…100000, got {}", self.epochs);
+        ensure_param!((1..=100_000).contains(&self.batch), "batch", "must be in 1…100000, got {}", self.batch);
+        ensure_param!(self.lr > 0.0 && self.lr <= 10.0, "lr", "must be in (0, 10], got {}", self.lr);
+        one_of("model", &self.model, &MODELS)?;
+        one_of("loss", &self.loss, &LOSSES)?;
+        one_of("optimizer", &self.optimizer, &OPTIMIZERS)?;
+        ensure_param!(
+            self.nside.is_power_of_two() && (64..=2048).contains(&self.nside),
+            "nside",
+            "must be a power of two in 64…2048, got {}",
+            self.nside
+        );
+        self.tiling()?;
+        ensure_param!(
+            self.patch_size % 2 == 0 && (8..=512).contains(&self.patch_size),
+            "patch_size",
+            "must be even and in 8…512, got {}",
+            self.patch_size
+        );
+        ensure_param!(
+            self.pixel_size_arcmin > 0.0 && self.pixel_size_arcmin <= 60.0,
+            "pixel_size_arcmin",
+            "must be in (0, 60], got {}",
+            self.pixel_size_arcmin
+        );
+        Ok(())
+    }
+
+    /// The tiling of `val_tiles` / `test_tiles`.
+    pub fn tiling(&self) -> Result<Tiling> {
+        Tiling::new(&self.val_tiles, &self.test_tiles)
+    }
+
+    /// The params as TOML (without comments), e.g. to save next to outputs.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::param("params", e.to_string()))
+    }
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    ensure_param!(allowed.contains(&value), key, "unknown value {value:?}; allowed: {}", allowed.join(", "));
+    Ok(())
+}

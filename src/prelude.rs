@@ -1,0 +1,12 @@
+//! Everything a notebook needs: `use xcluster::prelude::*;`.
+
+pub use crate::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, Dataset, Match};
+pub use crate::error::{Error, Result};
+pub use crate::output::OutputDirs;
+pub use crate::params::Params;
+pub use crate::sky::{
+    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band,
+    Column, Grid, HealpixMap, Ordering, Sky,
+};
+pub use crate::tiles::{Split, Tiling};
+pub use polars::prelude::DataFrame;

@@ -1,0 +1,143 @@
+//! The sky: HEALPix maps, the bands of a Planck-like sky, FITS I/O and coordinates.
+//!
+//! In: maps (from FITS files or built in memory). Out: a [`Sky`], named bands sharing one nside,
+//! which the tiling and patch stages sample.
+
+mod coords;
+mod fits;
+mod healpix;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use coords::{
+    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, lonlat,
+    position_angle_deg, unit_vector,
+};
+pub use fits::{map_columns, read_map, write_map, write_maps, Column};
+pub(crate) use healpix::to_radians;
+pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
+
+use crate::error::{Error, Result};
+
+/// A frequency band of Planck HFI, or the Compton-y map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Band {
+    /// 100 GHz (K_CMB).
+    F100,
+    /// 143 GHz (K_CMB).
+    F143,
+    /// 217 GHz (K_CMB).
+    F217,
+    /// 353 GHz (K_CMB).
+    F353,
+    /// 545 GHz (MJy/sr).
+    F545,
+    /// 857 GHz (MJy/sr).
+    F857,
+    /// The Compton-y map (MILCA on real data; dimensionless).
+    YMap,
+}
+
+impl Band {
+    /// All bands in the original's order.
+    pub const ALL: [Band; 7] = [Band::F100, Band::F143, Band::F217, Band::F353, Band::F545, Band::F857, Band::YMap];
+
+    /// The name used in params files and by the original: `100GHz` … `857GHz`, `y-map`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::F100 => "100GHz",
+            Band::F143 => "143GHz",
+            Band::F217 => "217GHz",
+            Band::F353 => "353GHz",
+            Band::F545 => "545GHz",
+            Band::F857 => "857GHz",
+            Band::YMap => "y-map",
+        }
+    }
+
+    /// Parse a band name; the error lists the allowed names.
+    pub fn from_name(name: &str) -> Result<Band> {
+        Band::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
+            let allowed: Vec<&str> = Band::ALL.iter().map(|b| b.name()).collect();
+            Error::param("band", format!("unknown band {name:?}; allowed: {}", allowed.join(", ")))
+        })
+    }
+}
+
+impl fmt::Display for Band {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Band {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Band::from_name(s)
+    }
+}
+
+impl TryFrom<String> for Band {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Band::from_name(&s)
+    }
+}
+
+impl From<Band> for String {
+    fn from(b: Band) -> String {
+        b.name().to_string()
+    }
+}
+
+/// Named maps of one nside: the input of the tiling and patch stages.
+#[derive(Debug, Clone, Default)]
+pub struct Sky {
+    bands: BTreeMap<Band, HealpixMap>,
+}
+
+impl Sky {
+    /// An empty sky; add maps with [`Sky::with_band`].
+    pub fn new() -> Self {
+        Sky::default()
+    }
+
+    /// Add (or replace) `band`; fails if `map` has another nside than the bands already there.
+    pub fn with_band(mut self, band: Band, map: HealpixMap) -> Result<Self> {
+        if let Some((other, m)) = self.bands.iter().find(|(b, _)| **b != band) {
+            if m.nside != map.nside {
+                return Err(Error::param(
+                    format!("sky band {band}"),
+                    format!("nside {} differs from band {other} (nside {}); all bands must share one nside", map.nside, m.nside),
+                ));
+            }
+        }
+        self.bands.insert(band, map);
+        Ok(self)
+    }
+
+    /// The map of `band`, if present.
+    pub fn band(&self, band: Band) -> Option<&HealpixMap> {
+        self.bands.get(&band)
+    }
+
+    /// The bands present, in the original's order.
+    pub fn bands(&self) -> Vec<Band> {
+        self.bands.keys().copied().collect()
+    }
+
+    /// The shared nside, or `None` for an empty sky.
+    pub fn nside(&self) -> Option<u32> {
+        self.bands.values().next().map(|m| m.nside)
+    }
+
+    /// Every band converted to `ordering` (done once, on load, for the sampler).
+    pub fn to_ordering(self, ordering: Ordering) -> Self {
+        Sky { bands: self.bands.into_iter().map(|(b, m)| (b, m.to_ordering(ordering))).collect() }
+    }
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: fixture paths and the fixtures' CSV format.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Path of a file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Rows of a fixture CSV (`#` comment lines, one header line, comma separated) as maps header → text.
+pub fn rows(name: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+    let header: Vec<String> = lines.next().expect("header line").split(',').map(str::to_string).collect();
+    lines
+        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
+        .collect()
+}
+
+/// A field parsed as `T`.
+pub fn get<T: std::str::FromStr>(row: &std::collections::HashMap<String, String>, key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    row.get(key).unwrap_or_else(|| panic!("no column {key}")).parse().expect(key)
+}
+
+/// The smooth test map of make_fixtures.py at RING pixel `p` of nside 16, computed here from the
+/// pixel centre: cos θ + 0.5 sin θ cos 2φ + 0.1 p/npix.
+pub fn smooth_map_value(grid: &xcluster::sky::Grid, ring_pix: u64) -> f64 {
+    let (lon, lat) = xcluster::sky::Grid::new(grid.nside(), xcluster::sky::Ordering::Ring).unwrap().pix2ang(ring_pix);
+    let theta = (90.0 - lat).to_radians();
+    let phi = lon.to_radians();
+    theta.cos() + 0.5 * theta.sin() * (2.0 * phi).cos() + 0.1 * ring_pix as f64 / grid.npix() as f64
+}
+
+/// Angular distance between two longitudes in degrees, modulo 360.
+pub fn lon_diff(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    d.min(360.0 - d)
+}

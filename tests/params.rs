@@ -1,0 +1,109 @@
+//! The params file: defaults, validation messages, output folders.
+
+use chrono::NaiveDate;
+use xcluster::catalog::Dataset;
+use xcluster::output::OutputDirs;
+use xcluster::params::{DiskRadius, DiskRule, Params, DEFAULT_PARAMS};
+use xcluster::sky::Band;
+
+fn err(toml: &str) -> String {
+    Params::from_toml(toml).expect_err(toml).to_string()
+}
+
+#[test]
+fn defaults_are_the_originals_and_the_commented_file_parses_to_them() {
+    let p = Params::default();
+    assert_eq!(p.dataset, Dataset::PlanckZ);
+    assert_eq!(p.bands, vec![Band::F100, Band::F143, Band::F217, Band::F353]);
+    assert_eq!(p.disk_radius, DiskRadius::Arcmin(2.5));
+    assert_eq!((p.loops, p.epochs, p.batch, p.patience), (100, 30, 20, 12));
+    assert_eq!(p.lr, 1e-2);
+    assert_eq!((p.model.as_str(), p.loss.as_str(), p.optimizer.as_str()), ("unet", "tversky_loss", "sgd"));
+    assert_eq!((p.val_tiles.clone(), p.test_tiles.clone()), (vec![9, 25, 38, 41], vec![6]));
+    assert_eq!((p.patch_size, p.pixel_size_arcmin), (64, 1.7));
+    assert_eq!(Params::from_toml(DEFAULT_PARAMS).unwrap(), p);
+    assert_eq!(Params::from_toml("").unwrap(), p);
+    // Every key of the struct appears (commented) in the default file.
+    let keys = p.to_toml().unwrap();
+    for line in keys.lines().filter(|l| l.contains(" = ")) {
+        let key = line.split(" = ").next().unwrap();
+        assert!(DEFAULT_PARAMS.contains(&format!("\n{key} = ")), "{key} missing from the default file");
+    }
+    assert_eq!(Params::from_toml(&keys).unwrap(), p, "to_toml round-trips");
+}
+
+#[test]
+fn values_are_parsed() {
+    let p = Params::from_toml(
+        "dataset = \"RM30\"\nbands = [\"545GHz\", \"y-map\"]\ndisk_radius = \"t500-distribution\"\nval_tiles = []\ntest_tiles = [6, 7]\n",
+    )
+    .unwrap();
+    assert_eq!(p.dataset, Dataset::Rm30);
+    assert_eq!(p.bands, vec![Band::F545, Band::YMap]);
+    assert_eq!(p.disk_radius, DiskRadius::Rule(DiskRule::T500Distribution));
+    assert_eq!(Params::from_toml("disk_radius = \"theta500\"").unwrap().disk_radius, DiskRadius::Rule(DiskRule::Theta500));
+}
+
+#[test]
+fn bad_values_name_the_key_and_what_is_allowed() {
+    let e = err("epoch = 3");
+    assert!(e.contains("epoch") && e.contains("epochs"), "{e}");
+    let e = err("bands = [\"100GHz\", \"70GHz\"]");
+    assert!(e.contains("70GHz") && e.contains("857GHz"), "{e}");
+    let e = err("model = \"resnet\"");
+    assert!(e.contains("model") && e.contains("resnet") && e.contains("unet_3plus"), "{e}");
+    let e = err("loss = \"mse\"");
+    assert!(e.contains("loss") && e.contains("focal_tversky_loss"), "{e}");
+    let e = err("optimizer = \"rmsprop\"");
+    assert!(e.contains("optimizer") && e.contains("adam, sgd"), "{e}");
+    let e = err("dataset = \"ACT\"");
+    assert!(e.contains("ACT") && e.contains("planck_z"), "{e}");
+    let e = err("disk_radius = 20.0");
+    assert!(e.contains("disk_radius") && e.contains("20"), "{e}");
+    let e = err("lr = -1.0");
+    assert!(e.contains("lr"), "{e}");
+    let e = err("loops = 0");
+    assert!(e.contains("loops"), "{e}");
+    let e = err("patch_size = 63");
+    assert!(e.contains("patch_size") && e.contains("63"), "{e}");
+    let e = err("nside = 1000");
+    assert!(e.contains("nside") && e.contains("1000"), "{e}");
+    let e = err("val_tiles = [6]");
+    assert!(e.contains("test_tiles") && e.contains("tile 6"), "{e}");
+    let e = err("bands = [\"100GHz\", \"100GHz\"]");
+    assert!(e.contains("bands") && e.contains("twice"), "{e}");
+    let e = err("bands = []");
+    assert!(e.contains("bands"), "{e}");
+    let e = err("epochs = \"many\"");
+    assert!(e.contains("epochs") || e.contains("many"), "{e}");
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "model = \"resnet\"\n").unwrap();
+    let e = Params::load(&path).unwrap_err().to_string();
+    assert!(e.contains("p.toml") && e.contains("resnet"), "{e}");
+    let e = Params::load(dir.path().join("none.toml")).unwrap_err().to_string();
+    assert!(e.contains("none.toml"), "{e}");
+}
+
+#[test]
+fn output_folders_follow_the_daily_layout_and_merge_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Params { path: dir.path().to_path_buf(), ..Params::default() };
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let base = dir.path().join("output/planck_z");
+    let d = OutputDirs::resolve(&p, day(20)).unwrap();
+    assert_eq!(d.root, base.join("2026-11-20"));
+    d.create().unwrap();
+    assert!(d.files.is_dir() && d.figures.is_dir() && d.models.is_dir());
+    // merge: the most recent existing dated folder is reused on a later day.
+    assert_eq!(OutputDirs::resolve(&p, day(23)).unwrap().root, base.join("2026-11-20"));
+    std::fs::create_dir_all(base.join("2026-11-21")).unwrap();
+    std::fs::create_dir_all(base.join("not-a-date")).unwrap();
+    assert_eq!(OutputDirs::resolve(&p, day(23)).unwrap().root, base.join("2026-11-21"));
+    p.merge_daily_output_directory = false;
+    assert_eq!(OutputDirs::resolve(&p, day(23)).unwrap().root, base.join("2026-11-23"));
+}
