@@ -70,7 +70,7 @@ pub enum DiskRule {
 
 /// Every parameter of a run. Field names are those of the original `params.py` where it had one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     // PATHS
     /// Base folder: outputs go to `<path>/output/<dataset>/<yyyy-mm-dd>/`.
@@ -141,9 +141,9 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        match toml::from_str(DEFAULT_PARAMS) {
+        match Params::from_toml("") {
             Ok(p) => p,
-            Err(e) => panic!("the shipped default params file does not parse: {e}"),
+            Err(e) => panic!("the shipped default params file is invalid: {e}"),
         }
     }
 }
@@ -159,11 +159,26 @@ impl Params {
         })
     }
 
-    /// Parse and validate params from TOML text.
+    /// Parse and validate params from TOML text; keys left out take the values of [`DEFAULT_PARAMS`].
     pub fn from_toml(text: &str) -> Result<Self> {
-        let params: Params = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| text[s].trim().to_string()).unwrap_or_default();
-            Error::param(format!("params {key}").trim().to_string(), e.message().to_string())
+        let syntax = |source: &str, e: toml::de::Error| {
+            let near = e.span().map(|s| format!(" near {:?}", source[s].trim())).unwrap_or_default();
+            Error::param(format!("params{near}"), e.message().to_string())
+        };
+        let mut table: toml::Table = DEFAULT_PARAMS.parse().map_err(|e| syntax(DEFAULT_PARAMS, e))?;
+        let user: toml::Table = text.parse().map_err(|e| syntax(text, e))?;
+        let parse = |table: toml::Table| -> Result<Params, toml::de::Error> { toml::Value::Table(table).try_into() };
+        let defaults = table.clone();
+        table.extend(user.clone());
+        let params = parse(table).map_err(|e| {
+            // The merged table has no spans: find the user's key that fails on its own.
+            let culprit = user.iter().find(|(k, v)| {
+                let mut one = defaults.clone();
+                one.insert(k.to_string(), (*v).clone());
+                parse(one).is_err()
+            });
+            let key = culprit.map(|(k, _)| k.as_str()).unwrap_or("");
+            Error::param(format!("params {key}").trim_end(), e.message().to_string())
         })?;
         params.validate()?;
         Ok(params)

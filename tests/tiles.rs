@@ -26,9 +26,9 @@ fn tile_of_is_the_nside_2_ring_pixel_and_split_follows() {
         assert!(Tiling::contains(tile, l, b));
         assert!(!Tiling::contains((tile + 1) % N_TILES, l, b));
     }
-    // Tile 6 (ring pixel 6 of nside 2) is centred at glat +41.8°, glon 247.5°.
+    // Tile 6 (ring pixel 6 of nside 2) is centred at glon 112.5°, glat +41.8° (asin 2/3).
     let (l, b) = Tiling::tile_center(6);
-    assert!((l - 247.5).abs() < 1e-9 && (b - 41.810314895778596).abs() < 1e-9, "({l}, {b})");
+    assert!((l - 112.5).abs() < 1e-9 && (b - 41.810314895778596).abs() < 1e-9, "({l}, {b})");
     assert_eq!(t.split_of(l, b), Split::Test);
     assert_eq!(t.split_of(0.0, 89.0), Split::Train);
 }

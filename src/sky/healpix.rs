@@ -112,13 +112,78 @@ impl Grid {
         (4.0 * PI / self.npix() as f64).sqrt().to_degrees() * 60.0
     }
 
-    /// Pixel containing the position (`lon_deg`, `lat_deg`), like healpy `ang2pix(..., lonlat=True)`.
+    /// Pixel containing the position (`lon_deg`, `lat_deg`), equal to healpy `ang2pix(..., lonlat=True)`
+    /// including positions exactly on pixel boundaries.
+    ///
+    /// This is HEALPix C++ `loc2pix`, with healpy's conversion θ = radians(90 − lat): `cdshealpix`
+    /// agrees everywhere except on boundaries, where it may pick the neighbouring pixel, and exact
+    /// boundary values (lat 0, lon 90, …) are common in grids of patch centres.
     pub fn ang2pix(&self, lon_deg: f64, lat_deg: f64) -> u64 {
-        let (lon, lat) = to_radians(lon_deg, lat_deg);
+        let theta = (90.0 - lat_deg.clamp(-90.0, 90.0)).to_radians();
+        let (sth, z) = theta.sin_cos();
+        let have_sth = !(0.01..=PI - 0.01).contains(&theta);
+        let tt = fmodulo(lon_deg.to_radians() * (2.0 / PI), 4.0);
+        let nside = self.nside as i64;
+        let za = z.abs();
+        // nside·√(3(1−|z|)), from sin θ near the poles where 1−|z| loses precision.
+        let polar_tmp = || if za < 0.99 || !have_sth { nside as f64 * (3.0 * (1.0 - za)).sqrt() } else { nside as f64 * sth / ((1.0 + za) / 3.0).sqrt() };
         match self.ordering {
-            Ordering::Nested => self.layer.hash(lon, lat),
-            Ordering::Ring => cdshealpix::ring::hash(self.nside, lon, lat),
+            Ordering::Ring if za <= 2.0 / 3.0 => {
+                let nl4 = 4 * nside;
+                let temp1 = nside as f64 * (0.5 + tt);
+                let temp2 = nside as f64 * z * 0.75;
+                let (jp, jm) = ((temp1 - temp2) as i64, (temp1 + temp2) as i64);
+                let ir = nside + 1 + jp - jm;
+                let kshift = 1 - (ir & 1);
+                let ip = ((jp + jm - nside + kshift + 1 + 2 * nl4) >> 1) & (nl4 - 1);
+                (2 * nside * (nside - 1) + (ir - 1) * nl4 + ip) as u64
+            }
+            Ordering::Ring => {
+                let tp = tt - (tt as i64) as f64;
+                let tmp = polar_tmp();
+                let (jp, jm) = ((tp * tmp) as i64, ((1.0 - tp) * tmp) as i64);
+                let ir = jp + jm + 1;
+                let ip = (tt * ir as f64) as i64;
+                let pix = if z > 0.0 { 2 * ir * (ir - 1) + ip } else { 12 * nside * nside - 2 * ir * (ir + 1) + ip };
+                pix as u64
+            }
+            Ordering::Nested if za <= 2.0 / 3.0 => {
+                let temp1 = nside as f64 * (0.5 + tt);
+                let temp2 = nside as f64 * (z * 0.75);
+                let (jp, jm) = ((temp1 - temp2) as i64, (temp1 + temp2) as i64);
+                let order = self.nside.trailing_zeros();
+                let (ifp, ifm) = (jp >> order, jm >> order);
+                let face = if ifp == ifm { ifp | 4 } else if ifp < ifm { ifp } else { ifm + 8 };
+                self.xyf2nest(jm & (nside - 1), nside - (jp & (nside - 1)) - 1, face)
+            }
+            Ordering::Nested => {
+                let ntt = (tt as i64).min(3);
+                let tp = tt - ntt as f64;
+                let tmp = polar_tmp();
+                let jp = ((tp * tmp) as i64).min(nside - 1);
+                let jm = (((1.0 - tp) * tmp) as i64).min(nside - 1);
+                if z >= 0.0 {
+                    self.xyf2nest(nside - jm - 1, nside - jp - 1, ntt)
+                } else {
+                    self.xyf2nest(jp, jm, ntt + 8)
+                }
+            }
         }
+    }
+
+    /// NESTED index of the pixel at (`ix`, `iy`) in base cell `face`: the bits of ix and iy interleaved.
+    fn xyf2nest(&self, ix: i64, iy: i64, face: i64) -> u64 {
+        fn spread(v: u64) -> u64 {
+            // Move bit k of a 32-bit value to bit 2k.
+            let mut v = v & 0xFFFF_FFFF;
+            v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFF;
+            v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FF;
+            v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+            v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+            (v | (v << 1)) & 0x5555_5555_5555_5555
+        }
+        let npface = (self.nside as u64).pow(2);
+        face as u64 * npface + spread(ix as u64) + (spread(iy as u64) << 1)
     }
 
     /// Centre of pixel `pix` as (lon, lat) in degrees, like healpy `pix2ang(..., lonlat=True)`.
@@ -293,6 +358,19 @@ impl RingInfo {
         let len = self.len as i64;
         let wrap = |i: i64| self.start + i.rem_euclid(len) as u64;
         (wrap(i1), wrap(i1 + 1), 1.0 - w1, w1)
+    }
+}
+
+/// `v1` modulo `v2` in [0, v2), as HEALPix C++ `fmodulo`.
+fn fmodulo(v1: f64, v2: f64) -> f64 {
+    if v1 >= 0.0 {
+        return if v1 < v2 { v1 } else { v1 % v2 };
+    }
+    let tmp = v1 % v2 + v2;
+    if tmp == v2 {
+        0.0
+    } else {
+        tmp
     }
 }
 
