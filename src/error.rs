@@ -38,10 +38,6 @@ pub enum Error {
         message: String,
     },
 
-    /// A stage of the pipeline that is not implemented yet.
-    #[error("stage `{0}` is not built yet in this version of xcluster")]
-    NotBuilt(&'static str),
-
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
     Io {
@@ -88,3 +84,39 @@ macro_rules! ensure_param {
     };
 }
 pub(crate) use ensure_param;
+
+/// Display, FromStr, TryFrom<String> and Into<String> for an enum with `ALL` and `name()`, parsing
+/// names case-insensitively; an unknown name is an [`Error::Param`] on `$key` listing the allowed ones.
+macro_rules! named_enum {
+    ($ty:ty, $key:literal) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> $crate::Result<Self> {
+                <$ty>::ALL.into_iter().find(|v| v.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+                    let allowed: Vec<&str> = <$ty>::ALL.iter().map(|v| v.name()).collect();
+                    $crate::Error::param($key, format!("unknown {} {s:?}; allowed: {}", $key, allowed.join(", ")))
+                })
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $crate::Error;
+            fn try_from(s: String) -> $crate::Result<Self> {
+                s.parse()
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.name().to_string()
+            }
+        }
+    };
+}
+pub(crate) use named_enum;

@@ -137,6 +137,14 @@ fn bad_inputs_give_errors_naming_the_file_and_the_problem() {
     let e = read_err(&truncated, "I_STOKES");
     assert!(e.contains("truncated.fits") && e.contains("truncated"), "{e}");
 
+    // Cut inside the table's header, and right after the primary HDU (no extension at all).
+    for (len, name) in [(4000, "cut_header.fits"), (2880, "primary_only.fits")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        let e = read_err(&path, 0);
+        assert!(e.contains(name) && e.contains("HDU 1") && e.contains("truncated"), "{e}");
+    }
+
     let e = read_err(&fixture("healpy_map_nside16_ring.fits"), "Q_STOKES");
     assert!(e.contains("healpy_map_nside16_ring.fits") && e.contains("Q_STOKES") && e.contains("I_STOKES"), "{e}");
     let e = read_err(&fixture("healpy_map_nside16_ring.fits"), 3);

@@ -48,27 +48,30 @@ pub fn crossmatch(a: &[(f64, f64)], b: &[(f64, f64)], radius_arcmin: f64, mode: 
         "at most 2^32 − 1 positions per list"
     );
     let index = CellIndex::new(b, radius_arcmin);
+    // Each rayon task keeps its own output and scratch buffers: no allocation per position.
     let mut pairs: Vec<(u32, u32, f64)> = a
         .par_iter()
         .enumerate()
         .with_min_len(1024)
-        .map_init(
-            || (Vec::with_capacity(9), Vec::new()),
-            |(cells, found), (i, &(lon, lat))| {
-                index.within(lon, lat, cells, found);
+        .fold(
+            || (Vec::new(), Vec::with_capacity(9), Vec::new()),
+            |(mut out, mut cells, mut found), (i, &(lon, lat))| {
+                index.within(lon, lat, &mut cells, &mut found);
                 let i = i as u32;
                 match mode {
-                    Match::Nearest => found
-                        .iter()
-                        .min_by(|x, y| x.1.total_cmp(&y.1))
-                        .map(|&(j, s)| vec![(i, j, s)])
-                        .unwrap_or_default(),
-                    Match::OneToOne | Match::All => found.iter().map(|&(j, s)| (i, j, s)).collect(),
+                    Match::Nearest => {
+                        out.extend(found.iter().min_by(|x, y| x.1.total_cmp(&y.1)).map(|&(j, s)| (i, j, s)))
+                    }
+                    Match::OneToOne | Match::All => out.extend(found.iter().map(|&(j, s)| (i, j, s))),
                 }
+                (out, cells, found)
             },
         )
-        .flatten()
-        .collect();
+        .map(|(out, _, _)| out)
+        .reduce(Vec::new, |mut x, y| {
+            x.extend(y);
+            x
+        });
     if mode == Match::OneToOne {
         pairs = greedy_one_to_one(pairs, b.len());
     }

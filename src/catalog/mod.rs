@@ -20,7 +20,6 @@ mod load;
 use std::fmt;
 use std::io::Cursor;
 use std::path::Path;
-use std::str::FromStr;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -28,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use crossmatch::{crossmatch, Match};
 pub use load::{read_csv, read_fits_table, read_parquet, ColumnMap};
 
-use crate::error::{Error, Result};
+use crate::error::{named_enum, Error, Result};
 use crate::sky::{galactic_to_icrs, icrs_to_galactic};
 use crate::tiles::Tiling;
 
@@ -297,34 +296,7 @@ impl Dataset {
     }
 }
 
-impl fmt::Display for Dataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Dataset {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Dataset::ALL.into_iter().find(|d| d.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
-            let allowed: Vec<&str> = Dataset::ALL.iter().map(|d| d.name()).collect();
-            Error::param("dataset", format!("unknown dataset {s:?}; allowed: {}", allowed.join(", ")))
-        })
-    }
-}
-
-impl TryFrom<String> for Dataset {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Dataset> for String {
-    fn from(d: Dataset) -> String {
-        d.name().to_string()
-    }
-}
+named_enum!(Dataset, "dataset");
 
 /// A set of named catalogs: the built-ins plus any the user adds.
 #[derive(Debug, Clone, Default)]

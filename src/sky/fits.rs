@@ -211,7 +211,10 @@ fn open_table(path: &Path) -> Result<(FitsFile, FitsHdu)> {
     let mut file = FitsFile::open(path)
         .map_err(|e| err(format!("cannot be opened as FITS, probably truncated or corrupt ({})", fits_message(&e))))?;
     let hdu = file.hdu(1).map_err(|e| {
-        err(format!("has no extension with a table (a HEALPix map lives in HDU 1): {}", fits_message(&e)))
+        err(format!(
+            "HDU 1, where a HEALPix map lives, cannot be read: the file has no extension or is truncated ({})",
+            fits_message(&e)
+        ))
     })?;
     Ok((file, hdu))
 }

@@ -4,9 +4,11 @@
 //! (longitude, latitude — *not* colatitude). Out: pixel indices, pixel centres, neighbours, discs,
 //! interpolated values, and [`HealpixMap`], the f32 map every later stage samples.
 //!
-//! Geometry comes from `cdshealpix` (Górski et al. 2005, ApJ 622, 759); the only piece written here
-//! is healpy's ring-based 4-pixel interpolation (`get_interp_val`, HEALPix C++ `get_interpol`),
-//! which `cdshealpix::bilinear_interpolation` does not reproduce.
+//! Geometry comes from `cdshealpix` (Górski et al. 2005, ApJ 622, 759): pixel centres, ring ↔ nest,
+//! neighbours, discs. Two pieces are written here to equal healpy exactly: `ang2pix` (HEALPix C++
+//! `loc2pix`; cdshealpix may choose the other pixel for a position exactly on a pixel boundary) and
+//! the ring-based 4-pixel interpolation (`get_interp_val`, HEALPix C++ `get_interpol`), which
+//! `cdshealpix::bilinear_interpolation` does not reproduce.
 
 use std::f64::consts::{FRAC_PI_2, PI, TAU};
 

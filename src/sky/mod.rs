@@ -8,8 +8,6 @@ mod fits;
 mod healpix;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +19,7 @@ pub use fits::{map_columns, read_map, write_map, write_maps, Column};
 pub(crate) use healpix::to_radians;
 pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
 
-use crate::error::{Error, Result};
+use crate::error::{named_enum, Error, Result};
 
 /// A frequency band of Planck HFI, or the Compton-y map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -60,40 +58,13 @@ impl Band {
         }
     }
 
-    /// Parse a band name; the error lists the allowed names.
+    /// Parse a band name (any case); the error lists the allowed names.
     pub fn from_name(name: &str) -> Result<Band> {
-        Band::ALL.into_iter().find(|b| b.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
-            let allowed: Vec<&str> = Band::ALL.iter().map(|b| b.name()).collect();
-            Error::param("band", format!("unknown band {name:?}; allowed: {}", allowed.join(", ")))
-        })
+        name.parse()
     }
 }
 
-impl fmt::Display for Band {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Band {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Band::from_name(s)
-    }
-}
-
-impl TryFrom<String> for Band {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        Band::from_name(&s)
-    }
-}
-
-impl From<Band> for String {
-    fn from(b: Band) -> String {
-        b.name().to_string()
-    }
-}
+named_enum!(Band, "band");
 
 /// Named maps of one nside: the input of the tiling and patch stages.
 #[derive(Debug, Clone, Default)]
