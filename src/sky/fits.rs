@@ -165,21 +165,8 @@ pub fn write_maps(path: impl AsRef<Path>, maps: &[(&str, &HealpixMap)]) -> Resul
 
 fn write_table(path: &Path, maps: &[(&str, &HealpixMap)]) -> fitsio::errors::Result<()> {
     let first = maps[0].1;
-    let mut file = FitsFile::create(path).open()?;
-    let descriptions = maps
-        .iter()
-        .map(|(name, _)| ColumnDescription::new(*name).with_type(ColumnDataType::Float).create())
-        .collect::<fitsio::errors::Result<Vec<_>>>()?;
-    let hdu = file.create_table("xtension", &descriptions)?;
-    let npix = first.data.len() as i64;
-    hdu.write_key(&mut file, "PIXTYPE", ("HEALPIX", "HEALPIX pixelisation"))?;
-    hdu.write_key(&mut file, "ORDERING", (first.ordering.fits_name(), "Pixel ordering scheme, either RING or NESTED"))?;
-    hdu.write_key(&mut file, "COORDSYS", ("G", "Ecliptic, Galactic or Celestial (equatorial)"))?;
-    hdu.write_key(&mut file, "NSIDE", (i64::from(first.nside), "Resolution parameter of HEALPIX"))?;
-    hdu.write_key(&mut file, "FIRSTPIX", (0i64, "First pixel # (0 based)"))?;
-    hdu.write_key(&mut file, "LASTPIX", (npix - 1, "Last pixel # (0 based)"))?;
-    hdu.write_key(&mut file, "INDXSCHM", ("IMPLICIT", "Indexing: IMPLICIT or EXPLICIT"))?;
-    hdu.write_key(&mut file, "OBJECT", ("FULLSKY", "Sky coverage, either FULLSKY or PARTIAL"))?;
+    let columns: Vec<(&str, ColumnDataType)> = maps.iter().map(|(name, _)| (*name, ColumnDataType::Float)).collect();
+    let (mut file, hdu) = create_healpix_table(path, &columns, first.nside, first.ordering)?;
     for (i, (name, map)) in maps.iter().enumerate() {
         if !map.unit.is_empty() {
             hdu.write_key(&mut file, &format!("TUNIT{}", i + 1), map.unit.as_str())?;
@@ -187,6 +174,31 @@ fn write_table(path: &Path, maps: &[(&str, &HealpixMap)]) -> fitsio::errors::Res
         hdu.write_col(&mut file, *name, &map.data)?;
     }
     Ok(())
+}
+
+/// Create `path` (which must not exist) with an empty HEALPix table of `columns` and healpy's keywords.
+pub(crate) fn create_healpix_table(
+    path: &Path,
+    columns: &[(&str, ColumnDataType)],
+    nside: u32,
+    ordering: Ordering,
+) -> fitsio::errors::Result<(FitsFile, FitsHdu)> {
+    let mut file = FitsFile::create(path).open()?;
+    let descriptions = columns
+        .iter()
+        .map(|(name, typ)| ColumnDescription::new(*name).with_type(*typ).create())
+        .collect::<fitsio::errors::Result<Vec<_>>>()?;
+    let hdu = file.create_table("xtension", &descriptions)?;
+    let npix = 12 * i64::from(nside) * i64::from(nside);
+    hdu.write_key(&mut file, "PIXTYPE", ("HEALPIX", "HEALPIX pixelisation"))?;
+    hdu.write_key(&mut file, "ORDERING", (ordering.fits_name(), "Pixel ordering scheme, either RING or NESTED"))?;
+    hdu.write_key(&mut file, "COORDSYS", ("G", "Ecliptic, Galactic or Celestial (equatorial)"))?;
+    hdu.write_key(&mut file, "NSIDE", (i64::from(nside), "Resolution parameter of HEALPIX"))?;
+    hdu.write_key(&mut file, "FIRSTPIX", (0i64, "First pixel # (0 based)"))?;
+    hdu.write_key(&mut file, "LASTPIX", (npix - 1, "Last pixel # (0 based)"))?;
+    hdu.write_key(&mut file, "INDXSCHM", ("IMPLICIT", "Indexing: IMPLICIT or EXPLICIT"))?;
+    hdu.write_key(&mut file, "OBJECT", ("FULLSKY", "Sky coverage, either FULLSKY or PARTIAL"))?;
+    Ok((file, hdu))
 }
 
 /// Open `path` and move to its first extension, with errors that say what is wrong with the file.
