@@ -12,11 +12,12 @@
 //! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
 //! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; cross-matching |
+//! | patches | [`patches`] | centre, size, pixel size → gnomonic projection pixel ↔ sky (the rest of the stage comes next) |
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
-//! Patches, normalisation, datasets, networks, training, detection and plots are built by later
+//! Patch sampling, normalisation, datasets, networks, training, detection and plots are built by later
 //! work; [`pipeline::Stage`] lists which stages exist in this version.
 //!
 //! ## Quick start
@@ -41,6 +42,7 @@ pub mod catalog;
 mod error;
 pub mod output;
 pub mod params;
+pub mod patches;
 pub mod pipeline;
 pub mod prelude;
 pub mod sky;
