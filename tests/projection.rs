@@ -47,5 +47,39 @@ fn inverse_is_exact_and_orientation_follows_fits() {
 fn bad_parameters_are_rejected() {
     assert!(Gnomonic::new(0.0, 0.0, 0, 1.7).unwrap_err().to_string().contains("patch size"));
     assert!(Gnomonic::new(0.0, 0.0, 64, 0.0).unwrap_err().to_string().contains("pixel_size_arcmin"));
+    assert!(Gnomonic::new(0.0, 0.0, 64, 90.0).unwrap_err().to_string().contains("narrower than 90"));
     assert!(Gnomonic::new(0.0, 91.0, 64, 1.7).unwrap_err().to_string().contains("latitude"));
+}
+
+#[test]
+fn patches_sampled_from_a_map_equal_healpy_at_wcs_pixel_centres() {
+    use xcluster::patches::{sample_patches, Interpolation};
+    use xcluster::sky::{read_map, Ordering};
+    let ring = read_map(common::fixture("healpy_map_nside16_ring.fits"), "I_STOKES").unwrap();
+    let nest = ring.clone().to_ordering(Ordering::Nested);
+    let rows = rows("patch_sampling.csv");
+    assert_eq!(rows.len(), 64 + 36);
+    let mut start = 0;
+    while start < rows.len() {
+        let r = &rows[start];
+        let size: u32 = get(r, "size");
+        let n = (size * size) as usize;
+        let g = Gnomonic::new(get(r, "lon0_deg"), get(r, "lat0_deg"), size, get(r, "pixel_arcmin")).unwrap();
+        for map in [&ring, &nest] {
+            // Two bands (the same map twice) and two identical patches: every copy must agree.
+            let bil = sample_patches(&[map, map], &[g, g], Interpolation::Bilinear).unwrap();
+            let near = sample_patches(&[map, map], &[g, g], Interpolation::Nearest).unwrap();
+            assert_eq!(bil.len(), 2 * 2 * n);
+            for (k, row) in rows[start..start + n].iter().enumerate() {
+                let at = get::<usize>(row, "i") * size as usize + get::<usize>(row, "j");
+                assert_eq!(at, k);
+                let (eb, en): (f64, f64) = (get(row, "bilinear"), get(row, "nearest"));
+                for copy in 0..4 {
+                    assert!((bil[copy * n + at] as f64 - eb).abs() < 1e-6, "{row:?}: {}", bil[copy * n + at]);
+                    assert_eq!(near[copy * n + at], en as f32, "{row:?}");
+                }
+            }
+        }
+        start += n;
+    }
 }

@@ -41,13 +41,13 @@ pub struct Gnomonic {
 
 impl Gnomonic {
     /// A projection centred on (`lon0_deg`, `lat0_deg`) for a `size`×`size` patch (1…4096) of
-    /// `pixel_arcmin` pixels (0 < p ≤ 60′, the patch spanning less than 90°).
+    /// `pixel_arcmin` pixels (the patch spanning less than 90°).
     pub fn new(lon0_deg: f64, lat0_deg: f64, size: u32, pixel_arcmin: f64) -> Result<Self> {
         ensure_param!((1..=4096).contains(&size), "patch size", "must be in 1…4096 pixels, got {size}");
         ensure_param!(
-            pixel_arcmin > 0.0 && pixel_arcmin <= 60.0 && size as f64 * pixel_arcmin < 90.0 * 60.0,
+            pixel_arcmin > 0.0 && size as f64 * pixel_arcmin < 90.0 * 60.0,
             "pixel_size_arcmin",
-            "must be in (0, 60] with the patch narrower than 90°, got {pixel_arcmin}′ × {size} pixels"
+            "must be positive with the patch narrower than 90°, got {pixel_arcmin}′ × {size} pixels"
         );
         ensure_param!(
             lon0_deg.is_finite() && (-90.0..=90.0).contains(&lat0_deg),

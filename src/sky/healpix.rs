@@ -478,6 +478,11 @@ impl HealpixMap {
     /// Bilinear interpolation at (`lon_deg`, `lat_deg`), equal to healpy `get_interp_val`.
     pub fn interpolate(&self, lon_deg: f64, lat_deg: f64) -> f64 {
         let (pix, wgt) = self.grid().interpolation_weights(lon_deg, lat_deg);
-        pix.iter().zip(wgt).map(|(&p, w)| self.data[p as usize] as f64 * w).sum()
+        self.weighted_sum(&pix, &wgt)
+    }
+
+    /// Σ wₖ·data[pₖ] for interpolation pixels and weights from [`Grid::interpolation_weights`].
+    pub fn weighted_sum(&self, pix: &[u64; 4], weights: &[f64; 4]) -> f64 {
+        pix.iter().zip(weights).map(|(&p, w)| self.data[p as usize] as f64 * w).sum()
     }
 }
