@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::catalog::{crossmatch, Match};
 use crate::error::{Error, Result};
+use crate::patches::{sample_patches, Gnomonic, Interpolation};
 use crate::sky::{create_healpix_table, read_map, Grid, HealpixMap, Ordering};
 
 /// Sizes of a benchmark run.
@@ -24,17 +25,19 @@ pub struct BenchSizes {
     pub nside: u32,
     /// Positions in each catalog of the cross-match.
     pub catalog: usize,
+    /// 64×64 patches sampled from 4 bands.
+    pub patches: usize,
 }
 
 impl BenchSizes {
     /// The sizes of the issue: 1e7 positions on an nside-2048 map, a 1e6 × 1e6 cross-match.
     pub fn full() -> Self {
-        BenchSizes { points: 10_000_000, nside: 2048, catalog: 1_000_000 }
+        BenchSizes { points: 10_000_000, nside: 2048, catalog: 1_000_000, patches: 10_000 }
     }
 
     /// A quick run (seconds) to check the benchmarks themselves.
     pub fn quick() -> Self {
-        BenchSizes { points: 200_000, nside: 256, catalog: 20_000 }
+        BenchSizes { points: 200_000, nside: 256, catalog: 20_000, patches: 200 }
     }
 }
 
@@ -71,6 +74,15 @@ pub fn run(sizes: BenchSizes, mut report: impl FnMut(&str, usize, f64)) -> Resul
     std::hint::black_box(sum);
     let threads = rayon::current_num_threads();
     record(&format!("bilinear interpolation nside {} ({threads} threads)", sizes.nside), points.len(), t.elapsed().as_secs_f64());
+    let centres = random_positions(sizes.patches, 4);
+    let projections = centres
+        .iter()
+        .map(|&(l, b)| Gnomonic::new(l, b, 64, 1.7))
+        .collect::<Result<Vec<_>>>()?;
+    let t = Instant::now();
+    let tensor = sample_patches(&[&map, &map, &map, &map], &projections, Interpolation::Bilinear)?;
+    std::hint::black_box(tensor.len());
+    record(&format!("patches 64×64×4 bands bilinear nside {} ({threads} threads)", sizes.nside), sizes.patches, t.elapsed().as_secs_f64());
     let a = random_positions(sizes.catalog, 2);
     let b = random_positions(sizes.catalog, 3);
     let t = Instant::now();

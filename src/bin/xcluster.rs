@@ -156,7 +156,7 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
 
 fn bench_cmd(quick: bool) -> anyhow::Result<()> {
     let sizes = if quick { BenchSizes::quick() } else { BenchSizes::full() };
-    let bar = ProgressBar::new(6).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
+    let bar = ProgressBar::new(7).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar.set_message("ang2pix");
     let df = bench::run(sizes, |name, n, secs| {
