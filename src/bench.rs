@@ -44,9 +44,7 @@ impl BenchSizes {
 /// Uniform random positions on the sphere (lon, lat) in degrees.
 pub fn random_positions(n: usize, seed: u64) -> Vec<(f64, f64)> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..n)
-        .map(|_| (rng.gen_range(0.0..360.0), rng.gen_range(-1.0f64..1.0).asin().to_degrees()))
-        .collect()
+    (0..n).map(|_| (rng.gen_range(0.0..360.0), rng.gen_range(-1.0f64..1.0).asin().to_degrees())).collect()
 }
 
 /// Run every benchmark; `report` is called with each row as it completes.
@@ -62,33 +60,52 @@ pub fn run(sizes: BenchSizes, mut report: impl FnMut(&str, usize, f64)) -> Resul
         let t = Instant::now();
         let sum: u64 = points.iter().map(|&(l, b)| grid.ang2pix(l, b)).fold(0, u64::wrapping_add);
         std::hint::black_box(sum);
-        record(&format!("ang2pix {} nside {} (1 thread)", ordering.fits_name(), sizes.nside), points.len(), t.elapsed().as_secs_f64());
+        record(
+            &format!("ang2pix {} nside {} (1 thread)", ordering.fits_name(), sizes.nside),
+            points.len(),
+            t.elapsed().as_secs_f64(),
+        );
     }
-    let map = HealpixMap::from_fn(sizes.nside, Ordering::Ring, "", |l, b| (l.to_radians().cos() * b.to_radians().cos()) as f32)?;
+    let map = HealpixMap::from_fn(sizes.nside, Ordering::Ring, "", |l, b| {
+        (l.to_radians().cos() * b.to_radians().cos()) as f32
+    })?;
     let t = Instant::now();
     let sum: f64 = points.iter().map(|&(l, b)| map.interpolate(l, b)).sum();
     std::hint::black_box(sum);
-    record(&format!("bilinear interpolation nside {} (1 thread)", sizes.nside), points.len(), t.elapsed().as_secs_f64());
+    record(
+        &format!("bilinear interpolation nside {} (1 thread)", sizes.nside),
+        points.len(),
+        t.elapsed().as_secs_f64(),
+    );
     let t = Instant::now();
     let sum: f64 = points.par_iter().map(|&(l, b)| map.interpolate(l, b)).sum();
     std::hint::black_box(sum);
     let threads = rayon::current_num_threads();
-    record(&format!("bilinear interpolation nside {} ({threads} threads)", sizes.nside), points.len(), t.elapsed().as_secs_f64());
+    record(
+        &format!("bilinear interpolation nside {} ({threads} threads)", sizes.nside),
+        points.len(),
+        t.elapsed().as_secs_f64(),
+    );
     let centres = random_positions(sizes.patches, 4);
-    let projections = centres
-        .iter()
-        .map(|&(l, b)| Gnomonic::new(l, b, 64, 1.7))
-        .collect::<Result<Vec<_>>>()?;
+    let projections = centres.iter().map(|&(l, b)| Gnomonic::new(l, b, 64, 1.7)).collect::<Result<Vec<_>>>()?;
     let t = Instant::now();
     let tensor = sample_patches(&[&map, &map, &map, &map], &projections, Interpolation::Bilinear)?;
     std::hint::black_box(tensor.len());
-    record(&format!("patches 64×64×4 bands bilinear nside {} ({threads} threads)", sizes.nside), sizes.patches, t.elapsed().as_secs_f64());
+    record(
+        &format!("patches 64×64×4 bands bilinear nside {} ({threads} threads)", sizes.nside),
+        sizes.patches,
+        t.elapsed().as_secs_f64(),
+    );
     let a = random_positions(sizes.catalog, 2);
     let b = random_positions(sizes.catalog, 3);
     let t = Instant::now();
     let m = crossmatch(&a, &b, 7.0, Match::Nearest)?;
     std::hint::black_box(m.height());
-    record(&format!("crossmatch {0} x {0}, 7 arcmin, nearest ({threads} threads)", sizes.catalog), sizes.catalog, t.elapsed().as_secs_f64());
+    record(
+        &format!("crossmatch {0} x {0}, 7 arcmin, nearest ({threads} threads)", sizes.catalog),
+        sizes.catalog,
+        t.elapsed().as_secs_f64(),
+    );
     let (secs, peak) = fits_read_f64(sizes.nside)?;
     record(&format!("FITS read nside {} f64 column → f32 map", sizes.nside), 12 * (sizes.nside as usize).pow(2), secs);
     // Only the FITS row (the last) measures memory.

@@ -84,6 +84,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
         SkySource::Synthetic => Stage::SyntheticSky,
         SkySource::Planck => Stage::PlanckMaps,
     };
-    let missing = [sky_stage, Stage::Patches, Stage::Train, Stage::Detect].into_iter().filter(|s| !s.is_built()).collect();
+    let missing =
+        [sky_stage, Stage::Patches, Stage::Train, Stage::Detect].into_iter().filter(|s| !s.is_built()).collect();
     Ok(RunReport { dirs, catalogs: summary, split_counts, missing })
 }

@@ -5,8 +5,8 @@ pub use crate::error::{Error, Result};
 pub use crate::output::OutputDirs;
 pub use crate::params::Params;
 pub use crate::sky::{
-    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band,
-    Column, Grid, HealpixMap, Ordering, Sky,
+    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band, Column,
+    Grid, HealpixMap, Ordering, Sky,
 };
 pub use crate::tiles::{Split, Tiling};
 pub use polars::prelude::DataFrame;

@@ -89,7 +89,11 @@ fn with_tiles_adds_tile_and_split() {
 fn csv_and_parquet_loaders_use_the_column_map() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("mine.csv");
-    std::fs::write(&csv, "id,RAdeg,DEdeg,zspec,Mass,richness\nA,194.9529,27.9806,0.0231,6.5e14,120\nB,10.0,-80.0,,,30\n").unwrap();
+    std::fs::write(
+        &csv,
+        "id,RAdeg,DEdeg,zspec,Mass,richness\nA,194.9529,27.9806,0.0231,6.5e14,120\nB,10.0,-80.0,,,30\n",
+    )
+    .unwrap();
     let map = ColumnMap::auto().name("id").m500("Mass").m500_scale(1e-14);
     let c = Catalog::from_csv(&csv, "mine", &map).unwrap();
     assert_eq!(c.len(), 2);
@@ -113,7 +117,9 @@ fn csv_and_parquet_loaders_use_the_column_map() {
     std::fs::write(&gal, "GLON,GLAT\n58.0,88.0\n").unwrap();
     let g = Catalog::from_csv(&gal, "gal", &ColumnMap::auto()).unwrap();
     let (ra, dec) = xcluster::sky::galactic_to_icrs(58.0, 88.0);
-    assert!((f64s(g.df(), "ra")[0].unwrap() - ra).abs() < 1e-12 && (f64s(g.df(), "dec")[0].unwrap() - dec).abs() < 1e-12);
+    assert!(
+        (f64s(g.df(), "ra")[0].unwrap() - ra).abs() < 1e-12 && (f64s(g.df(), "dec")[0].unwrap() - dec).abs() < 1e-12
+    );
 }
 
 #[test]

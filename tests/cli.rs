@@ -57,7 +57,14 @@ fn bench_quick_reports_every_benchmark() {
     let o = xcluster(dir.path(), &["bench", "--quick"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    for name in ["ang2pix NESTED", "ang2pix RING", "bilinear interpolation", "crossmatch", "patches 64×64×4 bands", "FITS read nside 256 f64"] {
+    for name in [
+        "ang2pix NESTED",
+        "ang2pix RING",
+        "bilinear interpolation",
+        "crossmatch",
+        "patches 64×64×4 bands",
+        "FITS read nside 256 f64",
+    ] {
         assert!(out.contains(name), "{name} missing: {out}");
     }
 }

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{get, lon_diff, rows};
-use xcluster::sky::{angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, position_angle_deg};
+use xcluster::sky::{
+    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, position_angle_deg,
+};
 
 /// Positions agree to `tol` degrees (longitude ignored at the poles, where it is undefined).
 fn assert_close(got: (f64, f64), expect: (f64, f64), tol: f64, what: &str) {

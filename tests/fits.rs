@@ -46,7 +46,11 @@ fn reads_healpy_maps_in_every_layout() {
 #[test]
 fn reads_the_wmap_maps_of_debian_healpy_data() {
     let path = std::path::Path::new("/usr/share/healpy/test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits");
-    assert!(path.exists(), "{} is missing: install Debian's healpy-data (`apt-get install healpy-data`, done by .ci/run)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's healpy-data (`apt-get install healpy-data`, done by .ci/run)",
+        path.display()
+    );
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("wmap_reference.json")).unwrap()).unwrap();
     let fields = reference["read_map_nest_None"].as_array().expect("fields");
@@ -79,7 +83,10 @@ fn maps_we_write_are_read_back_exactly_and_are_the_committed_healpy_checked_file
     let nest = ring.clone().to_ordering(Ordering::Nested);
     let nest = HealpixMap { unit: "uK".into(), ..nest };
     let dir = tempfile::tempdir().unwrap();
-    for (map, column, name) in [(&ring, "I_STOKES", "xcluster_written_nside16_ring.fits"), (&nest, "TEMPERATURE", "xcluster_written_nside16_nest.fits")] {
+    for (map, column, name) in [
+        (&ring, "I_STOKES", "xcluster_written_nside16_ring.fits"),
+        (&nest, "TEMPERATURE", "xcluster_written_nside16_nest.fits"),
+    ] {
         let path = dir.path().join(name);
         write_map(&path, map, column).unwrap();
         let back = read_map(&path, column).unwrap();
@@ -151,7 +158,10 @@ fn bad_inputs_give_errors_naming_the_file_and_the_problem() {
     assert!(e.contains("column index 3"), "{e}");
 
     let e = read_err(&fixture("bad_nside_mismatch.fits"), 0);
-    assert!(e.contains("bad_nside_mismatch.fits") && e.contains("NSIDE = 32") && e.contains("12288") && e.contains("3072"), "{e}");
+    assert!(
+        e.contains("bad_nside_mismatch.fits") && e.contains("NSIDE = 32") && e.contains("12288") && e.contains("3072"),
+        "{e}"
+    );
 
     let e = read_err(&fixture("bad_not_healpix.fits"), 0);
     assert!(e.contains("bad_not_healpix.fits") && e.contains("not a HEALPix table"), "{e}");

@@ -76,7 +76,11 @@ fn interpolation_matches_healpy_get_interp_val() {
     for r in &rows {
         let (lon, lat): (f64, f64) = (get(r, "lon_deg"), get(r, "lat_deg"));
         let (er, en): (f64, f64) = (get(r, "ring_value"), get(r, "nest_value"));
-        assert!((ring.interpolate(lon, lat) - er).abs() < 1e-12, "ring at ({lon}, {lat}): {} vs {er}", ring.interpolate(lon, lat));
+        assert!(
+            (ring.interpolate(lon, lat) - er).abs() < 1e-12,
+            "ring at ({lon}, {lat}): {} vs {er}",
+            ring.interpolate(lon, lat)
+        );
         assert!((nest.interpolate(lon, lat) - en).abs() < 1e-12, "nest at ({lon}, {lat})");
     }
 }

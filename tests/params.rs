@@ -41,7 +41,10 @@ fn values_are_parsed() {
     assert_eq!(p.dataset, Dataset::Rm30);
     assert_eq!(p.bands, vec![Band::F545, Band::YMap]);
     assert_eq!(p.disk_radius, DiskRadius::Rule(DiskRule::T500Distribution));
-    assert_eq!(Params::from_toml("disk_radius = \"theta500\"").unwrap().disk_radius, DiskRadius::Rule(DiskRule::Theta500));
+    assert_eq!(
+        Params::from_toml("disk_radius = \"theta500\"").unwrap().disk_radius,
+        DiskRadius::Rule(DiskRule::Theta500)
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ fn pixel_to_sky_equals_astropy_tan_wcs() {
     let rows = rows("gnomonic_wcs.csv");
     assert!(rows.len() >= 150);
     for r in rows {
-        let g = Gnomonic::new(get(&r, "lon0_deg"), get(&r, "lat0_deg"), get(&r, "size"), get(&r, "pixel_arcmin")).unwrap();
+        let g =
+            Gnomonic::new(get(&r, "lon0_deg"), get(&r, "lat0_deg"), get(&r, "size"), get(&r, "pixel_arcmin")).unwrap();
         let (i, j): (f64, f64) = (get(&r, "i"), get(&r, "j"));
         let (lon, lat) = g.pixel_to_sky(i, j);
         let (elon, elat): (f64, f64) = (get(&r, "lon_deg"), get(&r, "lat_deg"));

@@ -143,7 +143,11 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     println!("outputs: {}", report.dirs.root.display());
     println!("built-in catalogs:\n{}", report.catalogs);
     println!("clusters of dataset {} per split:\n{}", params.dataset, report.split_counts);
-    println!("wrote {} and {}", report.dirs.files.join("catalogs.csv").display(), report.dirs.files.join("dataset_clusters.csv").display());
+    println!(
+        "wrote {} and {}",
+        report.dirs.files.join("catalogs.csv").display(),
+        report.dirs.files.join("dataset_clusters.csv").display()
+    );
     if report.missing.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

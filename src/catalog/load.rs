@@ -99,7 +99,8 @@ impl ColumnMap {
 /// Read a CSV file with a header line; empty fields are missing values.
 pub fn read_csv(path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    csv_from_reader(file).map_err(|e| Error::catalog(path.display().to_string(), format!("not a readable CSV file: {e}")))
+    csv_from_reader(file)
+        .map_err(|e| Error::catalog(path.display().to_string(), format!("not a readable CSV file: {e}")))
 }
 
 pub(crate) fn csv_from_reader<R: polars::io::mmap::MmapBytesReader>(reader: R) -> PolarsResult<DataFrame> {

@@ -77,7 +77,12 @@ impl Catalog {
             return Err(Error::catalog(name, format!("row {row} has no position")));
         }
         let names: Vec<String> = match cols.get("name") {
-            Some(c) => raw.column(c)?.cast(&DataType::String)?.str()?.iter().enumerate()
+            Some(c) => raw
+                .column(c)?
+                .cast(&DataType::String)?
+                .str()?
+                .iter()
+                .enumerate()
                 .map(|(i, s)| s.map(str::to_string).unwrap_or_else(|| format!("{name}-{i:05}")))
                 .collect(),
             None => (0..n).map(|i| format!("{name}-{i:05}")).collect(),
@@ -231,9 +236,9 @@ impl Resolved {
 
 fn f64_values(catalog: &str, df: &DataFrame, column: &str) -> Result<Vec<Option<f64>>> {
     let c = df.column(column)?;
-    let cast = c.cast(&DataType::Float64).map_err(|_| {
-        Error::catalog(catalog, format!("column {column:?} is {}, expected numbers", c.dtype()))
-    })?;
+    let cast = c
+        .cast(&DataType::Float64)
+        .map_err(|_| Error::catalog(catalog, format!("column {column:?} is {}, expected numbers", c.dtype())))?;
     Ok(cast.f64()?.iter().map(|v| v.filter(|x| x.is_finite())).collect())
 }
 
@@ -356,9 +361,10 @@ impl Catalogs {
 
     /// The catalog called `name`; the error lists the names there are.
     pub fn get(&self, name: &str) -> Result<&Catalog> {
-        self.catalogs.iter().find(|c| c.name == name).ok_or_else(|| {
-            Error::catalog(name, format!("no such catalog; available: {}", self.names().join(", ")))
-        })
+        self.catalogs
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::catalog(name, format!("no such catalog; available: {}", self.names().join(", "))))
     }
 
     /// Names of the catalogs, in insertion order.
@@ -404,9 +410,7 @@ impl Catalogs {
 
     /// One row per catalog: `catalog`, `n`, `with_z`, `with_m500`.
     pub fn summary(&self) -> Result<DataFrame> {
-        let count = |c: &Catalog, col: &str| -> Result<u32> {
-            Ok((c.len() - c.df.column(col)?.null_count()) as u32)
-        };
+        let count = |c: &Catalog, col: &str| -> Result<u32> { Ok((c.len() - c.df.column(col)?.null_count()) as u32) };
         let df = df!(
             "catalog" => self.names(),
             "n" => self.catalogs.iter().map(|c| c.len() as u32).collect::<Vec<_>>(),

@@ -35,7 +35,8 @@ pub enum Interpolation {
 /// assert!(t[7 * 8] > t[0]);                      // row 7 lies north of row 0
 /// ```
 pub fn sample_patches(maps: &[&HealpixMap], projections: &[Gnomonic], method: Interpolation) -> Result<Vec<f32>> {
-    let first = maps.first().ok_or_else(|| crate::Error::param("sample_patches maps", "at least one band is needed"))?;
+    let first =
+        maps.first().ok_or_else(|| crate::Error::param("sample_patches maps", "at least one band is needed"))?;
     for m in maps {
         ensure_param!(
             m.nside == first.nside && m.ordering == first.ordering,

@@ -53,10 +53,8 @@ pub fn icrs_to_galactic_matrix() -> &'static Mat3 {
         let mas = 1.0 / 3_600_000.0;
         let bias = matmul(&matmul(&rotation(-eta0 * mas, 0), &rotation(xi0 * mas, 1)), &rotation(da0 * mas, 2));
         let (ra_p, dec_p) = NGP_FK5_J2000_DEG;
-        let fk5_to_gal = matmul(
-            &matmul(&rotation(180.0 - LON0_FK5_J2000_DEG, 2), &rotation(90.0 - dec_p, 1)),
-            &rotation(ra_p, 2),
-        );
+        let fk5_to_gal =
+            matmul(&matmul(&rotation(180.0 - LON0_FK5_J2000_DEG, 2), &rotation(90.0 - dec_p, 1)), &rotation(ra_p, 2));
         matmul(&fk5_to_gal, &bias)
     })
 }

@@ -81,8 +81,9 @@ pub fn read_map(path: impl AsRef<Path>, column: impl Into<Column>) -> Result<Hea
         (Some(_), None) => return Err(err("HEALPix table without an NSIDE keyword".into())),
     };
     let ordering = match read_string_key(&mut file, &hdu, "ORDERING") {
-        Some(o) => Ordering::from_fits_name(&o)
-            .ok_or_else(|| err(format!("ORDERING = {o:?}; expected 'RING' or 'NESTED'")))?,
+        Some(o) => {
+            Ordering::from_fits_name(&o).ok_or_else(|| err(format!("ORDERING = {o:?}; expected 'RING' or 'NESTED'")))?
+        }
         None => return Err(err("no ORDERING keyword: cannot tell RING from NESTED".into())),
     };
     if let Some(scheme) = read_string_key(&mut file, &hdu, "INDXSCHM") {
@@ -110,7 +111,11 @@ pub fn read_map(path: impl AsRef<Path>, column: impl Into<Column>) -> Result<Hea
     }
     let unit = read_string_key(&mut file, &hdu, &format!("TUNIT{}", index + 1)).unwrap_or_default();
     let data: Vec<f32> = hdu.read_col(&mut file, &desc.name).map_err(|e| {
-        err(format!("reading column {:?} failed — the file is probably truncated or corrupt ({})", desc.name, fits_message(&e)))
+        err(format!(
+            "reading column {:?} failed — the file is probably truncated or corrupt ({})",
+            desc.name,
+            fits_message(&e)
+        ))
     })?;
     HealpixMap::new(nside, ordering, unit, data).map_err(|e| err(e.to_string()))
 }

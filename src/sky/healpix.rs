@@ -128,7 +128,13 @@ impl Grid {
         let nside = self.nside as i64;
         let za = z.abs();
         // nside·√(3(1−|z|)), from sin θ near the poles where 1−|z| loses precision.
-        let polar_tmp = || if za < 0.99 || !have_sth { nside as f64 * (3.0 * (1.0 - za)).sqrt() } else { nside as f64 * sth / ((1.0 + za) / 3.0).sqrt() };
+        let polar_tmp = || {
+            if za < 0.99 || !have_sth {
+                nside as f64 * (3.0 * (1.0 - za)).sqrt()
+            } else {
+                nside as f64 * sth / ((1.0 + za) / 3.0).sqrt()
+            }
+        };
         match self.ordering {
             Ordering::Ring if za <= 2.0 / 3.0 => {
                 let nl4 = 4 * nside;
@@ -155,7 +161,13 @@ impl Grid {
                 let (jp, jm) = ((temp1 - temp2) as i64, (temp1 + temp2) as i64);
                 let order = self.nside.trailing_zeros();
                 let (ifp, ifm) = (jp >> order, jm >> order);
-                let face = if ifp == ifm { ifp | 4 } else if ifp < ifm { ifp } else { ifm + 8 };
+                let face = if ifp == ifm {
+                    ifp | 4
+                } else if ifp < ifm {
+                    ifp
+                } else {
+                    ifm + 8
+                };
                 self.xyf2nest(jm & (nside - 1), nside - (jp & (nside - 1)) - 1, face)
             }
             Ordering::Nested => {

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use coords::{
-    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, lonlat,
-    position_angle_deg, unit_vector,
+    angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, lonlat, position_angle_deg,
+    unit_vector,
 };
 pub(crate) use fits::create_healpix_table;
 pub use fits::{map_columns, read_map, write_map, write_maps, Column};
@@ -85,7 +85,10 @@ impl Sky {
             if m.nside != map.nside {
                 return Err(Error::param(
                     format!("sky band {band}"),
-                    format!("nside {} differs from band {other} (nside {}); all bands must share one nside", map.nside, m.nside),
+                    format!(
+                        "nside {} differs from band {other} (nside {}); all bands must share one nside",
+                        map.nside, m.nside
+                    ),
                 ));
             }
         }
