@@ -86,7 +86,7 @@ impl Grid {
     /// ```
     pub fn new(nside: u32, ordering: Ordering) -> Result<Self> {
         ensure_param!(
-            nside >= 1 && nside <= NSIDE_MAX && nside.is_power_of_two(),
+            (1..=NSIDE_MAX).contains(&nside) && nside.is_power_of_two(),
             "nside",
             "must be a power of two in 1…{NSIDE_MAX}, got {nside}"
         );
@@ -219,14 +219,14 @@ impl Grid {
         self.layer.to_ring(nest)
     }
 
-    fn to_nested(&self, pix: u64) -> u64 {
+    fn nest_index(&self, pix: u64) -> u64 {
         match self.ordering {
             Ordering::Nested => pix,
             Ordering::Ring => self.ring2nest(pix),
         }
     }
 
-    fn from_nested(&self, nest: u64) -> u64 {
+    fn index_of_nest(&self, nest: u64) -> u64 {
         match self.ordering {
             Ordering::Nested => nest,
             Ordering::Ring => self.nest2ring(nest),
@@ -246,8 +246,8 @@ impl Grid {
             MainWind::SE,
             MainWind::S,
         ];
-        let map = self.layer.neighbours(self.to_nested(pix), false);
-        HEALPY_ORDER.map(|dir| map.get(dir).map(|&n| self.from_nested(n)))
+        let map = self.layer.neighbours(self.nest_index(pix), false);
+        HEALPY_ORDER.map(|dir| map.get(dir).map(|&n| self.index_of_nest(n)))
     }
 
     /// Pixels of the disc of `radius_deg` around (`lon_deg`, `lat_deg`), sorted.
@@ -263,7 +263,7 @@ impl Grid {
         } else {
             self.layer.cone_coverage_centers(lon, lat, radius)
         };
-        let mut pix: Vec<u64> = bmoc.flat_iter().map(|n| self.from_nested(n)).collect();
+        let mut pix: Vec<u64> = bmoc.flat_iter().map(|n| self.index_of_nest(n)).collect();
         pix.sort_unstable();
         pix
     }
