@@ -64,22 +64,44 @@ pub struct RunReport {
     pub missing: Vec<Stage>,
 }
 
-/// Run every stage that exists, writing `files/catalogs.csv` and `files/dataset_clusters.csv`.
-pub fn run(params: &Params) -> Result<RunReport> {
-    params.validate()?;
-    let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
-    dirs.create()?;
+/// What the catalog stage produced (and wrote under `files/`).
+#[derive(Debug)]
+pub struct CatalogStage {
+    /// One row per built-in catalog (`catalogs.csv`).
+    pub summary: DataFrame,
+    /// The clusters of `params.dataset` with their tile and split (`dataset_clusters.csv`).
+    pub clusters: DataFrame,
+}
+
+/// The catalog stage: load the built-in catalogs, select `params.dataset`, assign tiles and splits,
+/// and write `files/catalogs.csv` and `files/dataset_clusters.csv` under `dirs`.
+pub fn catalog_stage(params: &Params, dirs: &OutputDirs) -> Result<CatalogStage> {
     let catalogs = Catalogs::builtin()?;
     let summary = catalogs.summary()?;
     write_csv(&dirs.files.join("catalogs.csv"), &summary)?;
     let clusters = catalogs.dataset(params.dataset)?.with_tiles(&params.tiling()?)?;
     write_csv(&dirs.files.join("dataset_clusters.csv"), &clusters)?;
-    let split_counts = clusters
+    Ok(CatalogStage { summary, clusters })
+}
+
+/// Rows per split of a table with a `split` column: `split`, `clusters`, sorted by split.
+pub fn split_counts(clusters: &DataFrame) -> Result<DataFrame> {
+    Ok(clusters
+        .clone()
         .lazy()
         .group_by([col("split")])
         .agg([len().cast(DataType::UInt32).alias("clusters")])
         .sort(["split"], Default::default())
-        .collect()?;
+        .collect()?)
+}
+
+/// Run every stage that exists, writing `files/catalogs.csv` and `files/dataset_clusters.csv`.
+pub fn run(params: &Params) -> Result<RunReport> {
+    params.validate()?;
+    let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
+    dirs.create()?;
+    let CatalogStage { summary, clusters } = catalog_stage(params, &dirs)?;
+    let split_counts = split_counts(&clusters)?;
     let sky_stage = match params.sky {
         SkySource::Synthetic => Stage::SyntheticSky,
         SkySource::Planck => Stage::PlanckMaps,

@@ -68,3 +68,18 @@ fn bench_quick_reports_every_benchmark() {
         assert!(out.contains(name), "{name} missing: {out}");
     }
 }
+
+#[test]
+fn catalogs_prints_every_dataset_per_split_and_writes_the_selected_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = xcluster(dir.path(), &["catalogs"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for (name, n) in [("planck_z", 1094), ("planck_no-z", 1653), ("MCXC", 2846), ("RM30", 18145), ("RM50", 7622)] {
+        let line = out.lines().find(|l| l.starts_with(&format!("dataset {name} "))).unwrap_or_else(|| panic!("{out}"));
+        assert!(line.contains(&format!(" {n} clusters: test ")), "{line}");
+    }
+    let day = std::fs::read_dir(dir.path().join("output/planck_z")).unwrap().next().unwrap().unwrap().path();
+    let csv = std::fs::read_to_string(day.join("files/dataset_clusters.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1094);
+}

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use xcluster::bench::{self, BenchSizes};
 use xcluster::catalog::{Catalogs, Dataset};
-use xcluster::output::{write_atomic, write_csv, OutputDirs};
+use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
 use xcluster::pipeline::{self, Stage};
 
@@ -107,29 +107,26 @@ fn init(file: &Path, force: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn catalogs(params: &Params) -> anyhow::Result<()> {
+    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
+    dirs.create()?;
+    let stage = pipeline::catalog_stage(params, &dirs)?;
+    println!("{}", stage.summary);
     let cats = Catalogs::builtin()?;
-    println!("{}", cats.summary()?);
     let tiling = params.tiling()?;
     for dataset in Dataset::ALL {
-        let df = cats.dataset(dataset)?.with_tiles(&tiling)?;
-        let split = df.column("split")?.str()?.clone();
-        let count = |s: &str| split.iter().filter(|v| *v == Some(s)).count();
+        let counts = pipeline::split_counts(&cats.dataset(dataset)?.with_tiles(&tiling)?)?;
+        let splits = counts.column("split")?.str()?.clone();
+        let n = counts.column("clusters")?.u32()?.clone();
+        let per_split: Vec<String> =
+            splits.iter().zip(n.iter()).map(|(s, n)| format!("{} {}", s.unwrap_or("?"), n.unwrap_or(0))).collect();
         println!(
-            "dataset {:<12} {:>6} clusters: train {:>6}, val {:>5}, test {:>4}",
+            "dataset {:<12} {:>6} clusters: {}",
             dataset.name(),
-            df.height(),
-            count("train"),
-            count("val"),
-            count("test")
+            n.iter().flatten().sum::<u32>(),
+            per_split.join(", ")
         );
-        if dataset == params.dataset {
-            let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
-            dirs.create()?;
-            let path = dirs.files.join("dataset_clusters.csv");
-            write_csv(&path, &df).with_context(|| format!("writing {}", path.display()))?;
-            println!("  → {}", path.display());
-        }
     }
+    println!("wrote {} (dataset {})", dirs.files.join("dataset_clusters.csv").display(), params.dataset);
     Ok(())
 }
 
