@@ -73,10 +73,9 @@ pub struct CatalogStage {
     pub clusters: DataFrame,
 }
 
-/// The catalog stage: load the built-in catalogs, select `params.dataset`, assign tiles and splits,
-/// and write `files/catalogs.csv` and `files/dataset_clusters.csv` under `dirs`.
-pub fn catalog_stage(params: &Params, dirs: &OutputDirs) -> Result<CatalogStage> {
-    let catalogs = Catalogs::builtin()?;
+/// The catalog stage: from `catalogs`, select `params.dataset`, assign tiles and splits, and write
+/// `files/catalogs.csv` and `files/dataset_clusters.csv` under `dirs`.
+pub fn catalog_stage(params: &Params, catalogs: &Catalogs, dirs: &OutputDirs) -> Result<CatalogStage> {
     let summary = catalogs.summary()?;
     write_csv(&dirs.files.join("catalogs.csv"), &summary)?;
     let clusters = catalogs.dataset(params.dataset)?.with_tiles(&params.tiling()?)?;
@@ -100,7 +99,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
     params.validate()?;
     let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
     dirs.create()?;
-    let CatalogStage { summary, clusters } = catalog_stage(params, &dirs)?;
+    let CatalogStage { summary, clusters } = catalog_stage(params, &Catalogs::builtin()?, &dirs)?;
     let split_counts = split_counts(&clusters)?;
     let sky_stage = match params.sky {
         SkySource::Synthetic => Stage::SyntheticSky,

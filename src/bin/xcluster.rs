@@ -109,9 +109,9 @@ fn init(file: &Path, force: bool) -> anyhow::Result<ExitCode> {
 fn catalogs(params: &Params) -> anyhow::Result<()> {
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
-    let stage = pipeline::catalog_stage(params, &dirs)?;
-    println!("{}", stage.summary);
     let cats = Catalogs::builtin()?;
+    let stage = pipeline::catalog_stage(params, &cats, &dirs)?;
+    println!("{}", stage.summary);
     let tiling = params.tiling()?;
     for dataset in Dataset::ALL {
         let counts = pipeline::split_counts(&cats.dataset(dataset)?.with_tiles(&tiling)?)?;

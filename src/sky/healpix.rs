@@ -135,6 +135,8 @@ impl Grid {
                 nside as f64 * sth / ((1.0 + za) / 3.0).sqrt()
             }
         };
+        // The equatorial branches compute the same edge-line indices, but HEALPix C++ rounds
+        // nside·z·0.75 in a different order in each; kept apart so boundary ties stay healpy's.
         match self.ordering {
             Ordering::Ring if za <= 2.0 / 3.0 => {
                 let nl4 = 4 * nside;
