@@ -12,20 +12,22 @@
 //! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
 //! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; cross-matching |
-//! | patches | [`patches`] | centre, size, pixel size → gnomonic projection pixel ↔ sky (the rest of the stage comes next) |
+//! | patches | [`patches`] | sky + tiling + catalog → [`patches::Patches`] (N×C×H×W + metadata): training shifts/rotations, scan grids, streaming |
+//! | normalise | [`normalise`] | training patches → [`normalise::Normaliser`] (σ per band, MAD or mode fit, arcsinh) |
+//! | labels | [`labels`] | patches + disk rule → masks ([`labels::Disk`]) |
+//! | dataset | [`dataset`] | patches + masks → [`dataset::Dataset`]: shuffle, batches, `.npz` + Parquet |
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
-//! Patch sampling, normalisation, datasets, networks, training, detection and plots are built by later
-//! work; [`pipeline::Stage`] lists which stages exist in this version.
+//! Networks, training, detection and plots are built by later work; [`pipeline::Stage`] lists which stages exist in this version.
 //!
 //! ## Quick start
 //! ```
 //! use xcluster::prelude::*;
 //! let cats = Catalogs::builtin()?;
 //! let tiling = Tiling::default();
-//! let psz2 = cats.dataset(Dataset::PlanckZ)?.with_tiles(&tiling)?;   // adds tile, split
+//! let psz2 = cats.dataset(ClusterSet::PlanckZ)?.with_tiles(&tiling)?;   // adds tile, split
 //! assert_eq!(psz2.height(), 1094);
 //! let (l, b) = icrs_to_galactic(194.95, 27.98);                         // Coma
 //! assert_eq!(Tiling::tile_of(l, b), Tiling::tile_of(58.1, 88.0));
@@ -39,7 +41,11 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod cosmology;
+pub mod dataset;
 mod error;
+pub mod labels;
+pub mod normalise;
 pub mod output;
 pub mod params;
 pub mod patches;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Dataset;
+use crate::catalog::ClusterSet;
 use crate::error::{ensure_param, Error, Result};
 use crate::sky::Band;
 use crate::tiles::Tiling;
@@ -83,7 +83,7 @@ pub struct Params {
     pub healpix_path: PathBuf,
     // GLOBAL
     /// Which clusters seed training patches (cumulative: planck_z ⊂ planck_no-z ⊂ MCXC ⊂ RM30/RM50).
-    pub dataset: Dataset,
+    pub dataset: ClusterSet,
     /// Input bands of the network.
     pub bands: Vec<Band>,
     /// Reuse the most recent dated output folder instead of creating today's.

@@ -6,10 +6,19 @@
 use chrono::Local;
 use polars::prelude::*;
 
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::catalog::Catalogs;
-use crate::error::Result;
+use crate::error::{ensure_param, Result};
+use crate::labels::Disk;
+use crate::normalise::Normaliser;
 use crate::output::{write_csv, OutputDirs};
 use crate::params::{Params, SkySource};
+use crate::patches::PatchSampler;
+use crate::sky::Sky;
+use crate::tiles::Split;
 
 /// A stage of the pipeline and whether this version implements it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +56,7 @@ impl Stage {
 
     /// Whether this version of xcluster implements the stage.
     pub fn is_built(self) -> bool {
-        matches!(self, Stage::Foundation)
+        matches!(self, Stage::Foundation | Stage::PlanckMaps | Stage::Patches)
     }
 }
 
@@ -60,6 +69,8 @@ pub struct RunReport {
     pub catalogs: DataFrame,
     /// Clusters of `params.dataset` per split: `split`, `clusters`.
     pub split_counts: DataFrame,
+    /// The dataset stage, when the sky could be built.
+    pub dataset: Option<DatasetStage>,
     /// Stages needed by `params` that this version cannot run yet.
     pub missing: Vec<Stage>,
 }
@@ -105,7 +116,93 @@ pub fn run(params: &Params) -> Result<RunReport> {
         SkySource::Synthetic => Stage::SyntheticSky,
         SkySource::Planck => Stage::PlanckMaps,
     };
-    let missing =
+    let missing: Vec<Stage> =
         [sky_stage, Stage::Patches, Stage::Train, Stage::Detect].into_iter().filter(|s| !s.is_built()).collect();
-    Ok(RunReport { dirs, catalogs: summary, split_counts, missing })
+    let dataset = if sky_stage.is_built() {
+        let sky = Sky::load(params)?;
+        Some(dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, None, true)?)
+    } else {
+        None
+    };
+    Ok(RunReport { dirs, catalogs: summary, split_counts, dataset, missing })
+}
+
+/// What the dataset stage produced.
+#[derive(Debug)]
+pub struct DatasetStage {
+    /// The normaliser fitted on the training tiles (`files/normaliser.json`).
+    pub normaliser: Normaliser,
+    /// One row per split: `split`, `patches`, `clusters_seen` (distinct clusters on the patches),
+    /// `labelled_pixels` (fraction of mask pixels set).
+    pub summary: DataFrame,
+    /// The files written: `<split>[.shard-i-of-N].{npz,parquet}` and `normaliser.json`.
+    pub files: Vec<PathBuf>,
+}
+
+/// The dataset stage: fit the normaliser on the training tiles of `sky`, cut the training and
+/// validation patches (`loops` per cluster of `params.dataset`) and the scan of the test tiles,
+/// normalise and label them, and write each split under `dirs.files`. `shard` = (i, N) keeps only
+/// the tiles t with t mod N = i; σ comes from all training tiles, so shards agree.
+pub fn dataset_stage(
+    params: &Params,
+    sky: &Sky,
+    catalogs: &Catalogs,
+    dirs: &OutputDirs,
+    shard: Option<(u32, u32)>,
+    progress: bool,
+) -> Result<DatasetStage> {
+    params.validate()?;
+    if let Some((i, n)) = shard {
+        ensure_param!(n > 0 && i < n, "shard", "shard {i}/{n}: need 0 ≤ i < N");
+    }
+    let tiling = params.tiling()?;
+    let clusters = catalogs.dataset(params.dataset)?;
+    let normaliser = Normaliser::from_params(params).fit_sky(sky, &tiling, &params.bands)?;
+    let mut files = vec![dirs.files.join("normaliser.json")];
+    normaliser.save(&files[0])?;
+    let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
+    let (mut names, mut counts, mut seen, mut labelled) = (vec![], vec![], vec![], vec![]);
+    let test_tiles = tiling.tiles(Split::Test);
+    for split in [Split::Train, Split::Val, Split::Test] {
+        let sampler = match split {
+            Split::Test => PatchSampler::scan(&tiling, &clusters, &test_tiles),
+            _ => PatchSampler::clusters(&tiling, &clusters, split),
+        };
+        let mut sampler = sampler.params(params).bands(&params.bands);
+        if let Some((i, n)) = shard {
+            sampler = sampler.shard(i, n);
+        }
+        if progress {
+            sampler = sampler.progress(bar(split.name()));
+        }
+        let patches = normaliser.apply(sampler.extract(sky)?)?;
+        let data = patches.labels(Disk::from_params(&params.disk_radius, params.seed))?;
+        let (npz, parquet) = data.save(&dirs.files, &format!("{}{suffix}", split.name()))?;
+        files.extend([npz, parquet]);
+        let mut distinct: Vec<u32> =
+            data.patches().info().iter().flat_map(|p| p.clusters.iter().map(|c| c.index)).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        names.push(split.name());
+        counts.push(data.len() as u32);
+        seen.push(distinct.len() as u32);
+        let on = data.masks().iter().filter(|&&m| m > 0.5).count();
+        labelled.push(if data.masks().is_empty() { 0.0 } else { on as f64 / data.masks().len() as f64 });
+    }
+    let summary = DataFrame::new(
+        names.len(),
+        vec![
+            Column::new("split".into(), names),
+            Column::new("patches".into(), counts),
+            Column::new("clusters_seen".into(), seen),
+            Column::new("labelled_pixels".into(), labelled),
+        ],
+    )?;
+    Ok(DatasetStage { normaliser, summary, files })
+}
+
+fn bar(split: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} patches ({per_sec}, eta {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(0).with_style(style).with_prefix(split.to_string())
 }

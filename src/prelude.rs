@@ -1,7 +1,11 @@
 //! Everything a notebook needs: `use xcluster::prelude::*;`.
 
-pub use crate::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, Dataset, Match};
+pub use crate::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, ClusterSet, Match};
+pub use crate::dataset::Dataset;
 pub use crate::error::{Error, Result};
+pub use crate::labels::Disk;
+pub use crate::normalise::Normaliser;
+pub use crate::patches::{Frame, Interpolation, PatchSampler, Patches};
 pub use crate::output::OutputDirs;
 pub use crate::params::Params;
 pub use crate::sky::{

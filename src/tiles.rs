@@ -90,7 +90,7 @@ impl Tiling {
         Ok(Tiling { splits })
     }
 
-    fn grid() -> Grid {
+    pub(crate) fn grid() -> Grid {
         match Grid::new(TILE_NSIDE, Ordering::Ring) {
             Ok(g) => g,
             Err(e) => unreachable!("nside 2 is valid: {e}"),

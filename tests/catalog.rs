@@ -3,7 +3,7 @@
 mod common;
 
 use polars::prelude::*;
-use xcluster::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, Dataset, Match};
+use xcluster::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, ClusterSet, Match};
 use xcluster::sky::{angular_separation_deg, icrs_to_galactic};
 
 fn f64s(df: &DataFrame, col: &str) -> Vec<Option<f64>> {
@@ -62,14 +62,14 @@ fn computed_galactic_positions_agree_with_the_catalogs_own() {
 #[test]
 fn dataset_selection_is_cumulative_like_the_original() {
     let cats = Catalogs::builtin().unwrap();
-    let sizes: Vec<usize> = Dataset::ALL.iter().map(|&d| cats.dataset(d).unwrap().len()).collect();
+    let sizes: Vec<usize> = ClusterSet::ALL.iter().map(|&d| cats.dataset(d).unwrap().len()).collect();
     assert_eq!(sizes, vec![1094, 1094 + 559, 1094 + 559 + 1193, 1094 + 559 + 1193 + 15299, 1094 + 559 + 1193 + 4776]);
-    let mcxc = cats.dataset(Dataset::Mcxc).unwrap();
+    let mcxc = cats.dataset(ClusterSet::Mcxc).unwrap();
     let origin = mcxc.df().column("catalog").unwrap().str().unwrap().clone();
     assert_eq!(origin.get(0), Some("planck_z"));
     assert_eq!(origin.get(1094 + 559), Some("MCXC"));
-    assert_eq!("planck_no-z".parse::<Dataset>().unwrap(), Dataset::PlanckNoZ);
-    let e = "ACT".parse::<Dataset>().unwrap_err().to_string();
+    assert_eq!("planck_no-z".parse::<ClusterSet>().unwrap(), ClusterSet::PlanckNoZ);
+    let e = "ACT".parse::<ClusterSet>().unwrap_err().to_string();
     assert!(e.contains("ACT") && e.contains("planck_no-z"), "{e}");
 }
 

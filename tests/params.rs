@@ -1,7 +1,7 @@
 //! The params file: defaults, validation messages, output folders.
 
 use chrono::NaiveDate;
-use xcluster::catalog::Dataset;
+use xcluster::catalog::ClusterSet;
 use xcluster::output::OutputDirs;
 use xcluster::params::{DiskRadius, DiskRule, Params, DEFAULT_PARAMS};
 use xcluster::sky::Band;
@@ -13,7 +13,7 @@ fn err(toml: &str) -> String {
 #[test]
 fn defaults_are_the_originals_and_the_commented_file_parses_to_them() {
     let p = Params::default();
-    assert_eq!(p.dataset, Dataset::PlanckZ);
+    assert_eq!(p.dataset, ClusterSet::PlanckZ);
     assert_eq!(p.bands, vec![Band::F100, Band::F143, Band::F217, Band::F353]);
     assert_eq!(p.disk_radius, DiskRadius::Arcmin(2.5));
     assert_eq!((p.loops, p.epochs, p.batch, p.patience), (100, 30, 20, 12));
@@ -38,7 +38,7 @@ fn values_are_parsed() {
         "dataset = \"RM30\"\nbands = [\"545GHz\", \"y-map\"]\ndisk_radius = \"t500-distribution\"\nval_tiles = []\ntest_tiles = [6, 7]\n",
     )
     .unwrap();
-    assert_eq!(p.dataset, Dataset::Rm30);
+    assert_eq!(p.dataset, ClusterSet::Rm30);
     assert_eq!(p.bands, vec![Band::F545, Band::YMap]);
     assert_eq!(p.disk_radius, DiskRadius::Rule(DiskRule::T500Distribution));
     assert_eq!(

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use xcluster::bench::{self, BenchSizes};
-use xcluster::catalog::{Catalogs, Dataset};
+use xcluster::catalog::{Catalogs, ClusterSet};
 use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
 use xcluster::pipeline::{self, Stage};
@@ -38,8 +38,15 @@ enum Command {
     MakeDirectories,
     /// Load the built-in catalogs, print their sizes and the clusters of `dataset` per split.
     Catalogs,
-    /// Cut training/validation patches (not built yet).
-    Dataset,
+    /// Cut, normalise and label the train/val/test patches; write them under files/ as .npz + .parquet.
+    Dataset {
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N")]
+        nodes: Option<usize>,
+        /// Only the tiles t with t mod N = i (0 ≤ i < N), e.g. a Slurm array task or an MPI rank.
+        #[arg(long, value_name = "i/N", value_parser = parse_shard)]
+        shard: Option<(u32, u32)>,
+    },
     /// Train the network (not built yet).
     Train,
     /// Scan tiles and detect clusters (not built yet).
@@ -87,7 +94,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}\n{}\n{}", dirs.files.display(), dirs.figures.display(), dirs.models.display());
         }
         Command::Catalogs => catalogs(&params)?,
-        Command::Dataset => return not_built("dataset", Stage::Patches),
+        Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
         Command::Train => return not_built("train", Stage::Train),
         Command::Predict => return not_built("predict", Stage::Detect),
         Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
@@ -113,7 +120,7 @@ fn catalogs(params: &Params) -> anyhow::Result<()> {
     let stage = pipeline::catalog_stage(params, &cats, &dirs)?;
     println!("{}", stage.summary);
     let tiling = params.tiling()?;
-    for dataset in Dataset::ALL {
+    for dataset in ClusterSet::ALL {
         let counts = pipeline::split_counts(&cats.dataset(dataset)?.with_tiles(&tiling)?)?;
         let splits = counts.column("split")?.str()?.clone();
         let n = counts.column("clusters")?.u32()?.clone();
@@ -127,6 +134,32 @@ fn catalogs(params: &Params) -> anyhow::Result<()> {
         );
     }
     println!("wrote {} (dataset {})", dirs.files.join("dataset_clusters.csv").display(), params.dataset);
+    Ok(())
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or_else(|| format!("expected i/N, e.g. 0/4, got {s:?}"))?;
+    let (i, n): (u32, u32) = (i.trim().parse().map_err(|e| format!("{e}"))?, n.trim().parse().map_err(|e| format!("{e}"))?);
+    if n == 0 || i >= n {
+        return Err(format!("need 0 ≤ i < N, got {i}/{n}"));
+    }
+    Ok((i, n))
+}
+
+fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> anyhow::Result<()> {
+    if let Some(n) = nodes {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
+    }
+    params.validate()?;
+    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
+    dirs.create()?;
+    let sky = xcluster::sky::Sky::load(params)?;
+    let stage = pipeline::dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, shard, true)?;
+    println!("{}", stage.normaliser.df()?);
+    println!("{}", stage.summary);
+    for f in &stage.files {
+        println!("wrote {}", f.display());
+    }
     Ok(())
 }
 
@@ -145,6 +178,9 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
         report.dirs.files.join("catalogs.csv").display(),
         report.dirs.files.join("dataset_clusters.csv").display()
     );
+    if let Some(d) = &report.dataset {
+        println!("normaliser:\n{}\ndataset:\n{}", d.normaliser.df()?, d.summary);
+    }
     if report.missing.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -155,6 +155,21 @@ impl Catalog {
         self.positions("ra", "dec")
     }
 
+    /// θ500 in arcmin of each row where M500 (> 0) and z are known (flat ΛCDM, see [`crate::cosmology`]).
+    pub fn theta500_arcmin(&self) -> Result<Vec<Option<f64>>> {
+        let m500 = self.df.column("m500")?.cast(&DataType::Float64)?;
+        let z = self.df.column("z")?.cast(&DataType::Float64)?;
+        Ok(m500
+            .f64()?
+            .iter()
+            .zip(z.f64()?.iter())
+            .map(|(m, z)| match (m, z) {
+                (Some(m), Some(z)) if m > 0.0 && z > 0.0 => Some(crate::cosmology::theta500_arcmin(m, z)),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn positions(&self, lon: &str, lat: &str) -> Result<Vec<(f64, f64)>> {
         let lon = self.df.column(lon)?.f64()?;
         let lat = self.df.column(lat)?.f64()?;
@@ -261,7 +276,7 @@ fn convert(lon: &[Option<f64>], lat: &[Option<f64>], f: Convert) -> (Vec<Option<
 /// planck_z ⊂ planck_no-z ⊂ MCXC ⊂ RM30 / RM50.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub enum Dataset {
+pub enum ClusterSet {
     /// PSZ2 clusters with redshift.
     PlanckZ,
     /// All PSZ2 clusters (with and without redshift).
@@ -274,34 +289,34 @@ pub enum Dataset {
     Rm50,
 }
 
-impl Dataset {
+impl ClusterSet {
     /// Every dataset, smallest first.
-    pub const ALL: [Dataset; 5] = [Dataset::PlanckZ, Dataset::PlanckNoZ, Dataset::Mcxc, Dataset::Rm30, Dataset::Rm50];
+    pub const ALL: [ClusterSet; 5] = [ClusterSet::PlanckZ, ClusterSet::PlanckNoZ, ClusterSet::Mcxc, ClusterSet::Rm30, ClusterSet::Rm50];
 
     /// The name used in params files: `planck_z`, `planck_no-z`, `MCXC`, `RM30`, `RM50`.
     pub fn name(self) -> &'static str {
         match self {
-            Dataset::PlanckZ => "planck_z",
-            Dataset::PlanckNoZ => "planck_no-z",
-            Dataset::Mcxc => "MCXC",
-            Dataset::Rm30 => "RM30",
-            Dataset::Rm50 => "RM50",
+            ClusterSet::PlanckZ => "planck_z",
+            ClusterSet::PlanckNoZ => "planck_no-z",
+            ClusterSet::Mcxc => "MCXC",
+            ClusterSet::Rm30 => "RM30",
+            ClusterSet::Rm50 => "RM50",
         }
     }
 
     /// The built-in catalogs this dataset stacks, in order.
     pub fn catalogs(self) -> &'static [&'static str] {
         match self {
-            Dataset::PlanckZ => &["planck_z"],
-            Dataset::PlanckNoZ => &["planck_z", "planck_no-z"],
-            Dataset::Mcxc => &["planck_z", "planck_no-z", "MCXC"],
-            Dataset::Rm30 => &["planck_z", "planck_no-z", "MCXC", "RM30"],
-            Dataset::Rm50 => &["planck_z", "planck_no-z", "MCXC", "RM50"],
+            ClusterSet::PlanckZ => &["planck_z"],
+            ClusterSet::PlanckNoZ => &["planck_z", "planck_no-z"],
+            ClusterSet::Mcxc => &["planck_z", "planck_no-z", "MCXC"],
+            ClusterSet::Rm30 => &["planck_z", "planck_no-z", "MCXC", "RM30"],
+            ClusterSet::Rm50 => &["planck_z", "planck_no-z", "MCXC", "RM50"],
         }
     }
 }
 
-named_enum!(Dataset, "dataset");
+named_enum!(ClusterSet, "dataset");
 
 /// A set of named catalogs: the built-ins plus any the user adds.
 #[derive(Debug, Clone, Default)]
@@ -402,8 +417,8 @@ impl Catalogs {
         self.get("RM50")
     }
 
-    /// The clusters of the original's `dataset` parameter: its catalogs stacked (see [`Dataset`]).
-    pub fn dataset(&self, dataset: Dataset) -> Result<Catalog> {
+    /// The clusters of the original's `dataset` parameter: its catalogs stacked (see [`ClusterSet`]).
+    pub fn dataset(&self, dataset: ClusterSet) -> Result<Catalog> {
         let parts = dataset.catalogs().iter().map(|n| self.get(n)).collect::<Result<Vec<_>>>()?;
         Catalog::concat(dataset.name(), &parts)
     }

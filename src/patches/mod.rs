@@ -1,12 +1,19 @@
 //! Patches: square cut-outs of the sky maps around clusters or on a scan grid.
 //!
-//! In: a centre, a size in pixels and a pixel size, and the band maps. Out (so far): the gnomonic
-//! projection between patch pixels and the sky, and `N×C×H×W` tensors sampled from the maps.
-//! The patch sampler (training shifts and rotations, scan grids) and patch tables come with the rest
-//! of the patches stage.
+//! In: the band maps, the tiling and a cluster catalog. Out: [`Patches`], `N×C×H×W` f32 images
+//! with one metadata row per patch. [`Gnomonic`] maps patch pixels to the sky and back (exactly),
+//! [`sample_patches`] reads the maps at patch pixels, and [`PatchSampler`] decides where patches go:
+//! shifted and rotated around the clusters of a split (leak-free), or on a grid over whole tiles.
 
 mod projection;
 mod sample;
+mod sampler;
+mod set;
 
-pub use projection::Gnomonic;
+pub use projection::{Dihedral, Frame, Gnomonic};
 pub use sample::{sample_patches, Interpolation};
+pub(crate) use sampler::{mix, MAX_LABEL_RADIUS_ARCMIN};
+pub use sampler::footprint_tiles;
+pub use sampler::{ClusterInPatch, PatchInfo, PatchSampler, PatchStream};
+pub(crate) use set::info_from_df;
+pub use set::Patches;

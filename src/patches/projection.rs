@@ -16,7 +16,86 @@
 //! l = l_0 + \operatorname{atan2}(x \sin c,\; ρ \cos b_0 \cos c - y \sin b_0 \sin c)
 //! ```
 
-use crate::error::{ensure_param, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ensure_param, named_enum, Result};
+use crate::sky::{galactic_to_icrs, icrs_to_galactic};
+
+/// The sky frame whose meridians a patch's columns follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Frame {
+    /// Galactic (l, b): the maps' own frame, the default.
+    #[default]
+    Galactic,
+    /// ICRS (ra, dec): the original's hpproj axes.
+    Icrs,
+}
+
+impl Frame {
+    /// Both frames.
+    pub const ALL: [Frame; 2] = [Frame::Galactic, Frame::Icrs];
+
+    /// `galactic` or `icrs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Frame::Galactic => "galactic",
+            Frame::Icrs => "icrs",
+        }
+    }
+}
+named_enum!(Frame, "frame");
+
+/// One of the 8 symmetries of the square (rotations by k·90° after an optional flip), applied to a
+/// patch about its centre: `Dihedral(k)`, k = rotation + 4·flip in 0..8; `Dihedral(0)` is the identity.
+///
+/// It is part of a patch's geometry: pixel (i, j) of a transformed patch shows the sky that pixel
+/// `transform.to_base(i, j)` of the untransformed patch shows, so images, masks and cluster positions
+/// computed through the same [`Gnomonic`] always stay aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Dihedral(u8);
+
+impl Dihedral {
+    /// The identity.
+    pub const IDENTITY: Dihedral = Dihedral(0);
+
+    /// All 8 transforms.
+    pub const ALL: [Dihedral; 8] =
+        [Dihedral(0), Dihedral(1), Dihedral(2), Dihedral(3), Dihedral(4), Dihedral(5), Dihedral(6), Dihedral(7)];
+
+    /// Transform `k` (0..8): a flip of the columns when k ≥ 4, then k mod 4 quarter turns.
+    pub fn new(k: u8) -> Result<Self> {
+        ensure_param!(k < 8, "rotation", "must be in 0..8 (4 rotations × flip), got {k}");
+        Ok(Dihedral(k))
+    }
+
+    /// The index k in 0..8.
+    pub fn index(self) -> u8 {
+        self.0
+    }
+
+    /// Offsets (u, v) from the centre in this patch → offsets in the untransformed patch.
+    fn to_base(self, mut u: f64, mut v: f64) -> (f64, f64) {
+        for _ in 0..self.0 % 4 {
+            (u, v) = (v, -u);
+        }
+        if self.0 >= 4 {
+            v = -v;
+        }
+        (u, v)
+    }
+
+    /// Offsets in the untransformed patch → offsets in this patch (the inverse of `to_base`).
+    fn from_base(self, mut u: f64, mut v: f64) -> (f64, f64) {
+        if self.0 >= 4 {
+            v = -v;
+        }
+        for _ in 0..self.0 % 4 {
+            (u, v) = (-v, u);
+        }
+        (u, v)
+    }
+}
 
 /// A gnomonic projection of an N×N patch centred on (`lon0`, `lat0`).
 ///
@@ -37,6 +116,8 @@ pub struct Gnomonic {
     sin_lat0: f64,
     cos_lat0: f64,
     pixel_rad: f64,
+    frame: Frame,
+    transform: Dihedral,
 }
 
 impl Gnomonic {
@@ -63,7 +144,63 @@ impl Gnomonic {
             sin_lat0,
             cos_lat0,
             pixel_rad: (pixel_arcmin / 60.0).to_radians(),
+            frame: Frame::Galactic,
+            transform: Dihedral::IDENTITY,
         })
+    }
+
+    /// A projection whose centre and axes are in `frame` (`lon0_deg`, `lat0_deg` are ra, dec for ICRS).
+    pub fn in_frame(frame: Frame, lon0_deg: f64, lat0_deg: f64, size: u32, pixel_arcmin: f64) -> Result<Self> {
+        Ok(Gnomonic { frame, ..Gnomonic::new(lon0_deg, lat0_deg, size, pixel_arcmin)? })
+    }
+
+    /// The same patch turned by `transform` about its centre.
+    pub fn transformed(self, transform: Dihedral) -> Self {
+        Gnomonic { transform, ..self }
+    }
+
+    /// The frame of the axes.
+    pub fn frame(&self) -> Frame {
+        self.frame
+    }
+
+    /// The rotation/flip applied to the patch.
+    pub fn transform(&self) -> Dihedral {
+        self.transform
+    }
+
+    /// The centre in Galactic (lon, lat) degrees, whatever the frame.
+    pub fn center_galactic(&self) -> (f64, f64) {
+        match self.frame {
+            Frame::Galactic => (self.lon0_deg, self.lat0_deg),
+            Frame::Icrs => icrs_to_galactic(self.lon0_deg, self.lat0_deg),
+        }
+    }
+
+    /// Galactic (lon, lat) in degrees of patch pixel (`i`, `j`): what the sampler reads from the maps.
+    pub fn pixel_to_galactic(&self, i: f64, j: f64) -> (f64, f64) {
+        let (lon, lat) = self.pixel_to_sky(i, j);
+        match self.frame {
+            Frame::Galactic => (lon, lat),
+            Frame::Icrs => icrs_to_galactic(lon, lat),
+        }
+    }
+
+    /// Patch pixel of a Galactic position (see [`Gnomonic::sky_to_pixel`]).
+    pub fn galactic_to_pixel(&self, glon_deg: f64, glat_deg: f64) -> Option<(f64, f64)> {
+        match self.frame {
+            Frame::Galactic => self.sky_to_pixel(glon_deg, glat_deg),
+            Frame::Icrs => {
+                let (ra, dec) = galactic_to_icrs(glon_deg, glat_deg);
+                self.sky_to_pixel(ra, dec)
+            }
+        }
+    }
+
+    /// Whether fractional pixel (`i`, `j`) lies on the patch (within half a pixel of the outer centres).
+    pub fn contains_pixel(&self, i: f64, j: f64) -> bool {
+        let hi = self.size as f64 - 0.5;
+        (-0.5..hi).contains(&i) && (-0.5..hi).contains(&j)
     }
 
     /// The centre (lon, lat) in degrees.
@@ -86,12 +223,13 @@ impl Gnomonic {
         (self.size as f64 - 1.0) / 2.0
     }
 
-    /// Sky position (lon in [0, 360), lat) in degrees of patch pixel (`i` row, `j` column); fractional
-    /// pixels are allowed (integer values are pixel centres).
+    /// Sky position (lon in [0, 360), lat) in degrees, in the projection's frame, of patch pixel (`i`
+    /// row, `j` column); fractional pixels are allowed (integer values are pixel centres).
     pub fn pixel_to_sky(&self, i: f64, j: f64) -> (f64, f64) {
         let c = self.center_pixel();
-        let x = -(j - c) * self.pixel_rad;
-        let y = (i - c) * self.pixel_rad;
+        let (u, v) = self.transform.to_base(i - c, j - c);
+        let x = -v * self.pixel_rad;
+        let y = u * self.pixel_rad;
         let rho = x.hypot(y);
         if rho == 0.0 {
             return (self.lon0_deg, self.lat0_deg);
@@ -102,7 +240,7 @@ impl Gnomonic {
         ((self.lon0_deg + dlon.to_degrees()).rem_euclid(360.0), lat.to_degrees())
     }
 
-    /// Patch pixel (`i` row, `j` column, fractional) of a sky position, or `None` on the hemisphere
+    /// Patch pixel (`i` row, `j` column, fractional) of a sky position in the projection's frame, or `None` on the hemisphere
     /// facing away from the centre, where the projection is undefined. The exact inverse of
     /// [`Gnomonic::pixel_to_sky`].
     pub fn sky_to_pixel(&self, lon_deg: f64, lat_deg: f64) -> Option<(f64, f64)> {
@@ -115,6 +253,7 @@ impl Gnomonic {
         let x = cos_lat * sin_dl / cos_c;
         let y = (self.cos_lat0 * sin_lat - self.sin_lat0 * cos_lat * cos_dl) / cos_c;
         let c = self.center_pixel();
-        Some((c + y / self.pixel_rad, c - x / self.pixel_rad))
+        let (u, v) = self.transform.from_base(y / self.pixel_rad, -x / self.pixel_rad);
+        Some((c + u, c + v))
     }
 }

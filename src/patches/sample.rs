@@ -62,7 +62,7 @@ pub fn sample_patches(maps: &[&HealpixMap], projections: &[Gnomonic], method: In
     out.par_chunks_mut(per_patch).zip(projections).for_each(|(patch, proj)| {
         for i in 0..size {
             for j in 0..size {
-                let (lon, lat) = proj.pixel_to_sky(i as f64, j as f64);
+                let (lon, lat) = proj.pixel_to_galactic(i as f64, j as f64);
                 let at = i * size + j;
                 match method {
                     Interpolation::Nearest => {

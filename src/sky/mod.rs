@@ -116,3 +116,44 @@ impl Sky {
         Sky { bands: self.bands.into_iter().map(|(b, m)| (b, m.to_ordering(ordering))).collect() }
     }
 }
+
+/// File name and column of each band's Planck product (SEED.md §1): HFI PR3 maps in `planck_path`,
+/// the MILCA y-map in `milca_path`.
+pub fn planck_file(band: Band) -> (&'static str, Column) {
+    match band {
+        Band::F100 => ("HFI_SkyMap_100-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
+        Band::F143 => ("HFI_SkyMap_143-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
+        Band::F217 => ("HFI_SkyMap_217-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
+        Band::F353 => ("HFI_SkyMap_353-psb-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
+        Band::F545 => ("HFI_SkyMap_545-field-Int_2048_R3.00_full.fits", Column::Index(0)),
+        Band::F857 => ("HFI_SkyMap_857-field-Int_2048_R3.00_full.fits", Column::Index(0)),
+        Band::YMap => ("milca_ymaps.fits", Column::Name("FULL".into())),
+    }
+}
+
+impl Sky {
+    /// The sky of the params file: its `bands` (NESTED, one f32 copy each).
+    ///
+    /// `sky = "planck"` reads the Planck files named by [`planck_file`] from `planck_path` (the y-map
+    /// from `milca_path`). The synthetic sky is not part of this version: asking for it is an error
+    /// that says so.
+    pub fn load(params: &crate::params::Params) -> Result<Sky> {
+        match params.sky {
+            crate::params::SkySource::Synthetic => Err(Error::param(
+                "sky",
+                "the synthetic sky is not built in this version of xcluster; set sky = \"planck\" and put the \
+                 Planck maps in planck_path (see README.md)",
+            )),
+            crate::params::SkySource::Planck => {
+                let mut sky = Sky::new();
+                for &band in &params.bands {
+                    let (file, column) = planck_file(band);
+                    let dir = if band == Band::YMap { &params.milca_path } else { &params.planck_path };
+                    let map = read_map(params.path.join(dir).join(file), column)?.to_ordering(Ordering::Nested);
+                    sky = sky.with_band(band, map)?;
+                }
+                Ok(sky)
+            }
+        }
+    }
+}

@@ -38,3 +38,21 @@ pub fn lon_diff(a: f64, b: f64) -> f64 {
     let d = (a - b).rem_euclid(360.0);
     d.min(360.0 - d)
 }
+
+/// A catalog of clusters at Galactic `points` named `c0`, `c1`, … (z = 0.1, M500 = 5e14 M☉).
+pub fn catalog_at(points: &[(f64, f64)]) -> xcluster::catalog::Catalog {
+    use polars::prelude::*;
+    let n = points.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("name".into(), (0..n).map(|k| format!("c{k}")).collect::<Vec<_>>()),
+            Column::new("glon".into(), points.iter().map(|p| p.0).collect::<Vec<_>>()),
+            Column::new("glat".into(), points.iter().map(|p| p.1).collect::<Vec<_>>()),
+            Column::new("z".into(), vec![0.1; n]),
+            Column::new("m500".into(), vec![5.0; n]),
+        ],
+    )
+    .unwrap();
+    xcluster::catalog::Catalog::from_df("test", df, &xcluster::catalog::ColumnMap::auto()).unwrap()
+}

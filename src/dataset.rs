@@ -1,0 +1,186 @@
+//! Datasets: normalised patches with their label masks, ready for training.
+//!
+//! In: [`Patches`] (usually normalised) and their masks (from [`Patches::labels`]). Out: a
+//! [`Dataset`] that shuffles, yields batches (NCHW inputs, N×1×H×W masks) and saves/loads as `.npz`
+//! (`inputs` N×H×W×C and `masks` N×H×W×1 float32, NHWC as numpy/Keras expect) plus the patch
+//! metadata as Parquet next to it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array4, ArrayView4};
+use ndarray_npy::{NpzReader, NpzWriter};
+use polars::prelude::*;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::error::{ensure_param, Error, Result};
+use crate::output::write_atomic;
+use crate::patches::{info_from_df, Patches};
+use crate::sky::Band;
+
+/// Inputs and label masks of a set of patches, with their metadata.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    patches: Patches,
+    masks: Vec<f32>,
+}
+
+/// One batch: borrowed NCHW inputs and N×1×H×W masks.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// Inputs, N×C×H×W.
+    pub inputs: &'a [f32],
+    /// Masks, N×1×H×W.
+    pub masks: &'a [f32],
+    /// Patches in the batch.
+    pub n: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Patch side.
+    pub size: usize,
+}
+
+impl Dataset {
+    /// A dataset of `patches` and their `masks` (N×1×H×W).
+    pub fn new(patches: Patches, masks: Vec<f32>) -> Result<Self> {
+        let hw = patches.size() * patches.size();
+        ensure_param!(
+            masks.len() == patches.len() * hw,
+            "dataset",
+            "{} mask values for {} patches of {}²",
+            masks.len(),
+            patches.len(),
+            patches.size()
+        );
+        Ok(Dataset { patches, masks })
+    }
+
+    /// Number of patches.
+    pub fn len(&self) -> usize {
+        self.patches.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.patches.is_empty()
+    }
+
+    /// The patches (inputs and metadata).
+    pub fn patches(&self) -> &Patches {
+        &self.patches
+    }
+
+    /// Inputs, N×C×H×W.
+    pub fn inputs(&self) -> &[f32] {
+        self.patches.data()
+    }
+
+    /// Masks, N×1×H×W.
+    pub fn masks(&self) -> &[f32] {
+        &self.masks
+    }
+
+    /// The H×W mask of patch `n`.
+    pub fn mask(&self, n: usize) -> &[f32] {
+        let hw = self.patches.size() * self.patches.size();
+        &self.masks[n * hw..(n + 1) * hw]
+    }
+
+    /// Patch metadata (see [`Patches::df`]) with `mask_pixels`, the labelled pixels of each patch.
+    pub fn df(&self) -> Result<DataFrame> {
+        let mut df = self.patches.df()?;
+        let hw = (self.patches.size() * self.patches.size()).max(1);
+        let on: Vec<u32> = self.masks.chunks(hw).map(|m| m.iter().filter(|&&v| v > 0.5).count() as u32).collect();
+        df.with_column(Column::new("mask_pixels".into(), on))?;
+        Ok(df)
+    }
+
+    /// Shuffle the patches (inputs, masks and metadata together), reproducibly from `seed`.
+    pub fn shuffle(&mut self, seed: u64) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        let hw = self.patches.size() * self.patches.size();
+        self.masks = order.iter().flat_map(|&k| self.masks[k * hw..(k + 1) * hw].iter().copied()).collect();
+        self.patches.permute(&order);
+    }
+
+    /// Consecutive batches of `batch` patches (the last may be smaller).
+    pub fn batches(&self, batch: usize) -> impl Iterator<Item = Batch<'_>> {
+        let batch = batch.max(1);
+        let (len, hw) = (self.patches.patch_len(), self.patches.size() * self.patches.size());
+        let channels = self.patches.bands().len();
+        let size = self.patches.size();
+        (0..self.len()).step_by(batch).map(move |start| {
+            let end = (start + batch).min(self.len());
+            Batch {
+                inputs: &self.inputs()[start * len..end * len],
+                masks: &self.masks[start * hw..end * hw],
+                n: end - start,
+                channels,
+                size,
+            }
+        })
+    }
+
+    /// Save as `<stem>.npz` (`inputs` N×H×W×C and `masks` N×H×W×1 float32; `bands`, the band names
+    /// joined by commas as uint8 bytes; `normalised`, one uint8) and `<stem>.parquet` (the metadata of
+    /// [`Dataset::df`]), both written atomically. Returns the two paths.
+    pub fn save(&self, dir: impl AsRef<Path>, stem: &str) -> Result<(PathBuf, PathBuf)> {
+        let dir = dir.as_ref();
+        let (npz, parquet) = (dir.join(format!("{stem}.npz")), dir.join(format!("{stem}.parquet")));
+        let (n, c, s) = (self.len(), self.patches.bands().len(), self.patches.size());
+        let shape_err = |e: ndarray::ShapeError| Error::param("dataset", e.to_string());
+        let inputs = ArrayView4::from_shape((n, c, s, s), self.inputs()).map_err(shape_err)?.permuted_axes([0, 2, 3, 1]);
+        let masks = ArrayView4::from_shape((n, s, s, 1), &self.masks[..]).map_err(shape_err)?;
+        let bands: Vec<u8> = self.patches.bands().iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
+        write_atomic(&npz, |f| {
+            let mut w = NpzWriter::new(f);
+            w.add_array("inputs", &inputs).map_err(std::io::Error::other)?;
+            w.add_array("masks", &masks).map_err(std::io::Error::other)?;
+            w.add_array("bands", &ndarray::aview1(&bands)).map_err(std::io::Error::other)?;
+            let normalised = [self.patches.is_normalised() as u8];
+            w.add_array("normalised", &ndarray::aview1(&normalised)).map_err(std::io::Error::other)?;
+            w.finish().map_err(std::io::Error::other)?;
+            Ok(())
+        })?;
+        let mut df = self.df()?;
+        write_atomic(&parquet, |f| {
+            ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
+            Ok(())
+        })?;
+        Ok((npz, parquet))
+    }
+
+    /// Load a dataset saved by [`Dataset::save`] from `<stem>.npz` and `<stem>.parquet`.
+    pub fn load(dir: impl AsRef<Path>, stem: &str) -> Result<Self> {
+        let dir = dir.as_ref();
+        let (npz, parquet) = (dir.join(format!("{stem}.npz")), dir.join(format!("{stem}.parquet")));
+        let file = File::open(&npz).map_err(|e| Error::io(&npz, e))?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::param(npz.display().to_string(), format!("not an xcluster dataset ({what}: {e})"))
+        };
+        let mut r = NpzReader::new(file).map_err(|e| bad("zip", &e))?;
+        let inputs: Array4<f32> = r.by_name("inputs").map_err(|e| bad("inputs", &e))?;
+        let masks: Array4<f32> = r.by_name("masks").map_err(|e| bad("masks", &e))?;
+        let bands: ndarray::Array1<u8> = r.by_name("bands").map_err(|e| bad("bands", &e))?;
+        let normalised: ndarray::Array1<u8> = r.by_name("normalised").map_err(|e| bad("normalised", &e))?;
+        let bands: Vec<Band> = String::from_utf8_lossy(&bands.to_vec())
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<_>>()?;
+        let (n, s, _, c) = inputs.dim();
+        ensure_param!(c == bands.len() && masks.dim() == (n, s, s, 1), "dataset", "inconsistent arrays in {}", npz.display());
+        let data: Vec<f32> = inputs.permuted_axes([0, 3, 1, 2]).iter().copied().collect();
+        let masks: Vec<f32> = masks.iter().copied().collect();
+        let file = File::open(&parquet).map_err(|e| Error::io(&parquet, e))?;
+        let df = ParquetReader::new(file).finish()?;
+        let mut patches = Patches::from_parts(bands, s, data, info_from_df(&df)?)?;
+        if normalised.iter().any(|&v| v == 1) {
+            patches.set_normalised();
+        }
+        Dataset::new(patches, masks)
+    }
+}
