@@ -145,8 +145,16 @@ impl Patches {
 }
 
 pub(crate) fn info_df(info: &[PatchInfo]) -> Result<DataFrame> {
+    // The centre in the patch's own frame is exact; the other frame is converted from it.
     let gal: Vec<(f64, f64)> = info.iter().map(|p| p.projection.center_galactic()).collect();
-    let icrs: Vec<(f64, f64)> = gal.iter().map(|&(l, b)| galactic_to_icrs(l, b)).collect();
+    let icrs: Vec<(f64, f64)> = info
+        .iter()
+        .zip(&gal)
+        .map(|(p, &(l, b))| match p.projection.frame() {
+            Frame::Icrs => p.projection.center(),
+            Frame::Galactic => galactic_to_icrs(l, b),
+        })
+        .collect();
     let list = |f: &dyn Fn(&PatchInfo) -> Series| -> ListChunked { info.iter().map(f).collect() };
     let columns = vec![
         Column::new("id".into(), info.iter().map(|p| p.id).collect::<Vec<_>>()),
