@@ -1,4 +1,4 @@
-//! Throughput benchmarks of the foundation (`xcluster bench`, `cargo bench`).
+//! Throughput benchmarks (`xcluster bench [foundation|patches]`, `cargo bench`).
 //!
 //! In: problem sizes. Out: a DataFrame `benchmark`, `n`, `seconds`, `rate_m_per_s` (millions of
 //! items per second), `peak_rss_mb` (memory added while reading a FITS map, Linux only). Speed
@@ -154,4 +154,92 @@ fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sizes of the patches benchmark (`xcluster bench patches`).
+#[derive(Debug, Clone, Copy)]
+pub struct PatchBenchSizes {
+    /// nside of the 7 band maps.
+    pub nside: u32,
+    /// Training loops over the PSZ2 clusters (≈ 900 patches each).
+    pub loops: u32,
+    /// Values in the median/MAD benchmark.
+    pub mad_values: usize,
+}
+
+impl PatchBenchSizes {
+    /// The sizes: 7 bands at nside 2048, ~9000 training patches, MAD over 1e8 values.
+    pub fn full() -> Self {
+        PatchBenchSizes { nside: 2048, loops: 10, mad_values: 100_000_000 }
+    }
+
+    /// A quick run (seconds).
+    pub fn quick() -> Self {
+        PatchBenchSizes { nside: 256, loops: 1, mad_values: 1_000_000 }
+    }
+}
+
+/// The patches stage at scale: 7 NESTED f32 bands, training patches streamed in batches of 256 from
+/// the PSZ2 clusters (planning included), the scan of the test tile, the normaliser fitted on the
+/// training tiles, and mad_std over `mad_values` values. `peak_rss_mb` is the process's peak
+/// memory after each step (Linux), which shows the maps are held once, as f32.
+pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
+    use crate::catalog::Catalogs;
+    use crate::normalise::{mad_std, Normaliser};
+    use crate::patches::PatchSampler;
+    use crate::sky::{Band, Sky};
+    use crate::tiles::{Split, Tiling};
+
+    let mut rows: Vec<(String, usize, f64, Option<f64>)> = Vec::new();
+    let mut record = |name: &str, n: usize, secs: f64| {
+        report(name, n, secs);
+        rows.push((name.to_string(), n, secs, status_kb("VmHWM").map(|kb| kb as f64 / 1024.0)));
+    };
+    let threads = rayon::current_num_threads();
+    let npix = 12 * (sizes.nside as usize).pow(2);
+    let t = Instant::now();
+    let mut sky = Sky::new();
+    for (k, band) in Band::ALL.into_iter().enumerate() {
+        // Cheap deterministic noise (a 32-bit hash of the pixel): realistic memory, no trig.
+        let data: Vec<f32> = (0..npix as u32)
+            .into_par_iter()
+            .map(|p| ((p ^ (k as u32 * 0x9E37_79B9)).wrapping_mul(0x85EB_CA6B) >> 8) as f32 / 16_777_216.0 - 0.5)
+            .collect();
+        sky = sky.with_band(band, HealpixMap::new(sizes.nside, Ordering::Nested, "K_CMB", data)?)?;
+    }
+    record(&format!("build 7 bands nside {} f32 NESTED", sizes.nside), 7 * npix, t.elapsed().as_secs_f64());
+    let cats = Catalogs::builtin()?;
+    let tiling = Tiling::default();
+    let train = PatchSampler::train(&tiling, cats.planck_z()?).loops(sizes.loops).seed(1);
+    let t = Instant::now();
+    let plan = train.plan(sizes.nside)?;
+    record(&format!("training plan only: shifts, leak checks, clusters ({threads} threads)"), plan.len(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut n = 0;
+    for batch in train.stream(&sky, 256, 0)? {
+        n += batch?.len();
+    }
+    record(&format!("training patches 64×64×7 bilinear, planned + streamed ({threads} threads)"), n, t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let scan = PatchSampler::scan(&tiling, cats.planck_z()?, &tiling.tiles(Split::Test)).extract(&sky)?;
+    record(&format!("scan of the test tile 64×64×7 ({threads} threads)"), scan.len(), t.elapsed().as_secs_f64());
+    drop(scan);
+    let t = Instant::now();
+    let norm = Normaliser::mad().fit_sky(&sky, &tiling, &Band::ALL)?;
+    std::hint::black_box(norm.sigma());
+    let train_pixels = tiling.tiles(Split::Train).len() * npix / 48;
+    record(&format!("normaliser MAD, 7 bands × training tiles ({threads} threads)"), 7 * train_pixels, t.elapsed().as_secs_f64());
+    drop(sky);
+    let values: Vec<f32> =
+        (0..sizes.mad_values as u32).into_par_iter().map(|k| (k.wrapping_mul(2_654_435_761) >> 8) as f32).collect();
+    let t = Instant::now();
+    std::hint::black_box(mad_std(&[&values])?);
+    record(&format!("mad_std over {} values ({threads} threads)", sizes.mad_values), sizes.mad_values, t.elapsed().as_secs_f64());
+    Ok(df!(
+        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "per_second" => rows.iter().map(|r| r.1 as f64 / r.2).collect::<Vec<_>>(),
+        "peak_rss_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+    )?)
 }

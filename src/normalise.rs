@@ -251,8 +251,15 @@ pub fn mad_std(chunks: &[&[f32]]) -> Result<f64> {
 pub fn median(chunks: &[&[f32]], f: impl Fn(f32) -> f64 + Sync) -> Result<f64> {
     let n: usize = chunks.iter().map(|c| c.len()).sum();
     ensure_param!(n > 0, "median", "no values");
-    let hi = kth_smallest(chunks, &f, n / 2)?;
-    Ok(if n % 2 == 1 { hi } else { 0.5 * (kth_smallest(chunks, &f, n / 2 - 1)? + hi) })
+    // Pieces of 64k values: enough parallel work whatever the caller's chunking.
+    let pieces: Vec<&[f32]> = chunks.iter().flat_map(|c| c.chunks(1 << 16)).collect();
+    let chunks = &pieces[..];
+    if n % 2 == 1 {
+        Ok(kth_pair(chunks, &f, n / 2)?.0)
+    } else {
+        let (a, b) = kth_pair(chunks, &f, n / 2 - 1)?;
+        Ok(0.5 * (a + b))
+    }
 }
 
 /// Bins per histogram pass of the selection.
@@ -260,51 +267,41 @@ const SELECT_BINS: usize = 4096;
 /// Values left in range below which the selection copies and finishes them.
 const SELECT_COPY: usize = 1 << 20;
 
-/// The `k`-th smallest (0-based) of `f(x)` over `chunks`: histogram passes narrow [lo, hi] to the bin
-/// holding rank k (using each bin's actual min/max, so ranks are exact) until few values remain.
-fn kth_smallest(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync), k: usize) -> Result<f64> {
-    let (mut lo, mut hi) = chunks
+/// The `k`-th and (`k`+1)-th smallest (0-based; the second is +∞ when k is the last) of `f(x)` over
+/// `chunks`. Histogram passes narrow [lo, hi] to the bin holding rank k, using each bin's actual
+/// min/max so ranks stay exact, until few values remain; those are copied and selected. The value
+/// just above the range is tracked, so both middle ranks of an even count come from one search.
+fn kth_pair(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync), k: usize) -> Result<(f64, f64)> {
+    let (mut lo, mut hi, nan) = chunks
         .par_iter()
         .flat_map_iter(|c| c.iter())
         .map(|&x| f(x))
-        .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
-        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), (c, d)| (a.min(c), b.max(d)));
-    let nan = chunks.par_iter().any(|c| c.iter().any(|x| f(*x).is_nan()));
+        .fold(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), v| (a.min(v), b.max(v), n || v.is_nan()))
+        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), (c, d, m)| (a.min(c), b.max(d), n || m));
     ensure_param!(!nan, "median", "the values contain NaN");
     let mut below = 0usize; // values < lo
+    let mut count: usize = chunks.iter().map(|c| c.len()).sum(); // values in [lo, hi]
+    let mut above = f64::INFINITY; // smallest value > hi
     loop {
         if lo == hi {
-            return Ok(lo);
+            // All values left are equal.
+            return Ok((lo, if below + count > k + 1 { lo } else { above }));
         }
-        let width = (hi - lo) / SELECT_BINS as f64;
-        let bin = |v: f64| (((v - lo) / width) as usize).min(SELECT_BINS - 1);
-        let hist = chunks
-            .par_iter()
-            .fold(
-                || Hist::new(),
-                |mut h, c| {
-                    for &x in c.iter() {
-                        let v = f(x);
-                        if v < lo {
-                            h.below += 1;
-                        } else if v <= hi {
-                            h.add(bin(v), v);
-                        }
-                    }
-                    h
-                },
-            )
-            .reduce(Hist::new, Hist::merge);
-        let in_range: usize = hist.count.iter().sum();
-        debug_assert_eq!(hist.below, below);
-        if in_range <= SELECT_COPY {
+        if count <= SELECT_COPY {
             let mut values: Vec<f64> = chunks
                 .par_iter()
                 .flat_map_iter(|c| c.iter().map(|&x| f(x)).filter(|v| (lo..=hi).contains(v)))
                 .collect();
-            let (_, v, _) = values.select_nth_unstable_by(k - below, f64::total_cmp);
-            return Ok(*v);
+            let (_, v, right) = values.select_nth_unstable_by(k - below, f64::total_cmp);
+            return Ok((*v, right.iter().copied().fold(above, f64::min)));
         }
+        let hist = chunks
+            .par_iter()
+            .fold(Hist::new, |mut h, c| {
+                h.add_all(c, f, lo, hi);
+                h
+            })
+            .reduce(Hist::new, Hist::merge);
         let mut seen = below;
         let b = (0..SELECT_BINS)
             .find(|&b| {
@@ -313,6 +310,10 @@ fn kth_smallest(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync), k: usize) -
             })
             .ok_or_else(|| Error::param("median", "rank outside the values (internal error)"))?;
         below = seen - hist.count[b];
+        count = hist.count[b];
+        if let Some(next) = (b + 1..SELECT_BINS).find(|&n| hist.count[n] > 0) {
+            above = hist.min[next];
+        }
         (lo, hi) = (hist.min[b], hist.max[b]);
     }
 }
@@ -334,10 +335,21 @@ impl Hist {
         }
     }
 
-    fn add(&mut self, b: usize, v: f64) {
-        self.count[b] += 1;
-        self.min[b] = self.min[b].min(v);
-        self.max[b] = self.max[b].max(v);
+    /// Count the values of `c` (through `f`) in [lo, hi] into SELECT_BINS equal bins.
+    fn add_all(&mut self, c: &[f32], f: &impl Fn(f32) -> f64, lo: f64, hi: f64) {
+        let scale = if hi > lo { SELECT_BINS as f64 / (hi - lo) } else { 0.0 };
+        for &x in c {
+            let v = f(x);
+            if v < lo {
+                self.below += 1;
+            } else if v <= hi {
+                // Monotone in v, so every bin is an interval and its min/max bound it exactly.
+                let b = (((v - lo) * scale) as usize).min(SELECT_BINS - 1);
+                self.count[b] += 1;
+                self.min[b] = self.min[b].min(v);
+                self.max[b] = self.max[b].max(v);
+            }
+        }
     }
 
     fn merge(mut self, o: Hist) -> Hist {

@@ -40,15 +40,37 @@ fn run_does_the_built_stages_writes_outputs_and_lists_the_missing_ones() {
 #[test]
 fn unbuilt_stages_and_bad_params_exit_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["dataset", "train", "predict", "fetch"] {
+    for cmd in ["train", "predict", "fetch"] {
         let o = xcluster(dir.path(), &[cmd]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         assert!(text(&o).contains("not built yet"), "{cmd}: {}", text(&o));
     }
+    let o = xcluster(dir.path(), &["dataset"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("synthetic sky is not built"), "{}", text(&o));
+    std::fs::write(dir.path().join("planck.toml"), "sky = \"planck\"\nplanck_path = \"nowhere\"\n").unwrap();
+    let o = xcluster(dir.path(), &["--params", "planck.toml", "dataset"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("nowhere/HFI_SkyMap_100-field-IQU_2048_R3.00_full.fits"), "{}", text(&o));
+    let o = xcluster(dir.path(), &["dataset", "--shard", "4/4"]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects a bad shard");
+    assert!(text(&o).contains("0 ≤ i < N"), "{}", text(&o));
     std::fs::write(dir.path().join("bad.toml"), "bands = [\"70GHz\"]\n").unwrap();
     let o = xcluster(dir.path(), &["--params", "bad.toml", "catalogs"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("70GHz"), "{}", text(&o));
+}
+
+#[test]
+fn bench_patches_quick_reports_rates_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = xcluster(dir.path(), &["bench", "patches", "--quick"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for name in ["build 7 bands nside 256", "training patches 64×64×7", "scan of the test tile", "normaliser MAD", "mad_std over"] {
+        assert!(out.contains(name), "{name} missing: {out}");
+    }
+    assert!(out.contains("peak_rss_mb"), "{out}");
 }
 
 #[test]
@@ -82,4 +104,60 @@ fn catalogs_prints_every_dataset_per_split_and_writes_the_selected_one() {
     let day = std::fs::read_dir(dir.path().join("output/planck_z")).unwrap().next().unwrap().unwrap().path();
     let csv = std::fs::read_to_string(day.join("files/dataset_clusters.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 1094);
+}
+
+/// Four nside-128 NESTED bands in the Planck file layout, each a smooth field plus noise.
+fn write_planck_like_maps(dir: &std::path::Path) {
+    use xcluster::sky::{planck_file, write_map, Band, HealpixMap, Ordering};
+    std::fs::create_dir_all(dir).unwrap();
+    for (k, band) in [Band::F100, Band::F143, Band::F217, Band::F353].into_iter().enumerate() {
+        let map = HealpixMap::from_fn(128, Ordering::Nested, "K_CMB", |l, b| {
+            ((k as f64 + 1.0) * 1e-4 * ((3.0 * l.to_radians()).sin() + (5.0 * b.to_radians()).cos() + (l * b).sin()))
+                as f32
+        })
+        .unwrap();
+        write_map(dir.join(planck_file(band).0), &map, "I_STOKES").unwrap();
+    }
+}
+
+#[test]
+fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
+    use xcluster::dataset::Dataset;
+    use xcluster::tiles::Split;
+    let dir = tempfile::tempdir().unwrap();
+    write_planck_like_maps(&dir.path().join("maps"));
+    std::fs::write(dir.path().join("p.toml"), "sky = \"planck\"\nplanck_path = \"maps\"\nloops = 1\n").unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "dataset", "--nodes", "2"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let day = std::fs::read_dir(dir.path().join("output/planck_z")).unwrap().next().unwrap().unwrap().path();
+    let files = day.join("files");
+    let norm = xcluster::normalise::Normaliser::load(files.join("normaliser.json")).unwrap();
+    assert_eq!(norm.sigma().len(), 4);
+    for (split, stem) in [(Split::Train, "train"), (Split::Val, "val"), (Split::Test, "test")] {
+        let d = Dataset::load(&files, stem).unwrap();
+        assert!(d.len() > 10, "{stem}: {} patches", d.len());
+        assert!(d.patches().is_normalised());
+        assert_eq!(d.patches().bands().len(), 4);
+        assert!(d.patches().info().iter().all(|p| p.split == split || split == Split::Test), "{stem}");
+        assert!(d.masks().iter().any(|&m| m == 1.0), "{stem} has labelled pixels");
+        assert!(out.contains(&format!("{stem}.npz")), "{out}");
+    }
+    let test = Dataset::load(&files, "test").unwrap();
+    assert!(test.patches().info().iter().any(|p| p.tile == 6));
+    // Shard 1 of 4: only clusters of tiles t with t mod 4 = 1.
+    let o = xcluster(dir.path(), &["--params", "p.toml", "dataset", "--shard", "1/4"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let shard = Dataset::load(&files, "train.shard-1-of-4").unwrap();
+    assert!(!shard.is_empty());
+    let cats = xcluster::catalog::Catalogs::builtin().unwrap();
+    let pos = cats.planck_z().unwrap().galactic().unwrap();
+    for p in shard.patches().info() {
+        let (l, b) = pos[p.seed_cluster.unwrap() as usize];
+        assert_eq!(xcluster::tiles::Tiling::tile_of(l, b) % 4, 1);
+    }
+    // `run` on the same params goes through the dataset stage, then names what is missing.
+    let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("labelled_pixels") && text(&o).contains("model training"), "{}", text(&o));
 }

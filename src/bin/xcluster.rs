@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use xcluster::bench::{self, BenchSizes};
+use xcluster::bench::{self, BenchSizes, PatchBenchSizes};
 use xcluster::catalog::{Catalogs, ClusterSet};
 use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
@@ -55,12 +55,22 @@ enum Command {
     Run,
     /// Download real Planck maps and catalogs (not built yet).
     Fetch,
-    /// Measure ang2pix, interpolation and cross-match throughput.
+    /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS) or `patches`
+    /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory).
     Bench {
+        /// Which benchmark.
+        #[arg(value_enum, default_value = "foundation")]
+        what: BenchKind,
         /// Small sizes (seconds) instead of 1e7 positions and a 1e6 × 1e6 cross-match.
         #[arg(long)]
         quick: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchKind {
+    Foundation,
+    Patches,
 }
 
 fn main() -> ExitCode {
@@ -99,7 +109,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Predict => return not_built("predict", Stage::Detect),
         Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
         Command::Run => return run(&params),
-        Command::Bench { quick } => bench_cmd(quick)?,
+        Command::Bench { what, quick } => bench_cmd(what, quick)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -191,15 +201,21 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
-fn bench_cmd(quick: bool) -> anyhow::Result<()> {
-    let sizes = if quick { BenchSizes::quick() } else { BenchSizes::full() };
+fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
     let bar = ProgressBar::new(7).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar.set_message("ang2pix");
-    let df = bench::run(sizes, |name, n, secs| {
-        bar.println(format!("{name:<60} {n:>10} in {secs:>8.3} s = {:>8.2} M/s", n as f64 / secs / 1e6));
+    let row = |name: &str, n: usize, secs: f64| {
+        bar.println(format!("{name:<70} {n:>10} in {secs:>8.3} s = {:>12.1}/s", n as f64 / secs));
         bar.inc(1);
-    })?;
+    };
+    let df = match what {
+        BenchKind::Foundation => {
+            bench::run(if quick { BenchSizes::quick() } else { BenchSizes::full() }, row)?
+        }
+        BenchKind::Patches => {
+            bench::run_patches(if quick { PatchBenchSizes::quick() } else { PatchBenchSizes::full() }, row)?
+        }
+    };
     bar.finish_and_clear();
     println!("{df}");
     Ok(())
