@@ -203,7 +203,7 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
         // Cheap deterministic noise (a 32-bit hash of the pixel): realistic memory, no trig.
         let data: Vec<f32> = (0..npix as u32)
             .into_par_iter()
-            .map(|p| ((p ^ (k as u32 * 0x9E37_79B9)).wrapping_mul(0x85EB_CA6B) >> 8) as f32 / 16_777_216.0 - 0.5)
+            .map(|p| ((p ^ (k as u32).wrapping_mul(0x9E37_79B9)).wrapping_mul(0x85EB_CA6B) >> 8) as f32 / 16_777_216.0 - 0.5)
             .collect();
         sky = sky.with_band(band, HealpixMap::new(sizes.nside, Ordering::Nested, "K_CMB", data)?)?;
     }
@@ -213,13 +213,21 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
     let train = PatchSampler::train(&tiling, cats.planck_z()?).loops(sizes.loops).seed(1);
     let t = Instant::now();
     let plan = train.plan(sizes.nside)?;
-    record(&format!("training plan only: shifts, leak checks, clusters ({threads} threads)"), plan.len(), t.elapsed().as_secs_f64());
+    record(
+        &format!("training plan only: shifts, leak checks, clusters ({threads} threads)"),
+        plan.len(),
+        t.elapsed().as_secs_f64(),
+    );
     let t = Instant::now();
     let mut n = 0;
     for batch in train.stream(&sky, 256, 0)? {
         n += batch?.len();
     }
-    record(&format!("training patches 64×64×7 bilinear, planned + streamed ({threads} threads)"), n, t.elapsed().as_secs_f64());
+    record(
+        &format!("training patches 64×64×7 bilinear, planned + streamed ({threads} threads)"),
+        n,
+        t.elapsed().as_secs_f64(),
+    );
     let t = Instant::now();
     let scan = PatchSampler::scan(&tiling, cats.planck_z()?, &tiling.tiles(Split::Test)).extract(&sky)?;
     record(&format!("scan of the test tile 64×64×7 ({threads} threads)"), scan.len(), t.elapsed().as_secs_f64());
@@ -228,13 +236,21 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
     let norm = Normaliser::mad().fit_sky(&sky, &tiling, &Band::ALL)?;
     std::hint::black_box(norm.sigma());
     let train_pixels = tiling.tiles(Split::Train).len() * npix / 48;
-    record(&format!("normaliser MAD, 7 bands × training tiles ({threads} threads)"), 7 * train_pixels, t.elapsed().as_secs_f64());
+    record(
+        &format!("normaliser MAD, 7 bands × training tiles ({threads} threads)"),
+        7 * train_pixels,
+        t.elapsed().as_secs_f64(),
+    );
     drop(sky);
     let values: Vec<f32> =
         (0..sizes.mad_values as u32).into_par_iter().map(|k| (k.wrapping_mul(2_654_435_761) >> 8) as f32).collect();
     let t = Instant::now();
     std::hint::black_box(mad_std(&[&values])?);
-    record(&format!("mad_std over {} values ({threads} threads)", sizes.mad_values), sizes.mad_values, t.elapsed().as_secs_f64());
+    record(
+        &format!("mad_std over {} values ({threads} threads)", sizes.mad_values),
+        sizes.mad_values,
+        t.elapsed().as_secs_f64(),
+    );
     Ok(df!(
         "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),

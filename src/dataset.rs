@@ -132,7 +132,8 @@ impl Dataset {
         let (npz, parquet) = (dir.join(format!("{stem}.npz")), dir.join(format!("{stem}.parquet")));
         let (n, c, s) = (self.len(), self.patches.bands().len(), self.patches.size());
         let shape_err = |e: ndarray::ShapeError| Error::param("dataset", e.to_string());
-        let inputs = ArrayView4::from_shape((n, c, s, s), self.inputs()).map_err(shape_err)?.permuted_axes([0, 2, 3, 1]);
+        let inputs =
+            ArrayView4::from_shape((n, c, s, s), self.inputs()).map_err(shape_err)?.permuted_axes([0, 2, 3, 1]);
         let masks = ArrayView4::from_shape((n, s, s, 1), &self.masks[..]).map_err(shape_err)?;
         let bands: Vec<u8> = self.patches.bands().iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
         write_atomic(&npz, |f| {
@@ -172,7 +173,12 @@ impl Dataset {
             .map(str::parse)
             .collect::<Result<_>>()?;
         let (n, s, _, c) = inputs.dim();
-        ensure_param!(c == bands.len() && masks.dim() == (n, s, s, 1), "dataset", "inconsistent arrays in {}", npz.display());
+        ensure_param!(
+            c == bands.len() && masks.dim() == (n, s, s, 1),
+            "dataset",
+            "inconsistent arrays in {}",
+            npz.display()
+        );
         let data: Vec<f32> = inputs.permuted_axes([0, 3, 1, 2]).iter().copied().collect();
         let masks: Vec<f32> = masks.iter().copied().collect();
         let file = File::open(&parquet).map_err(|e| Error::io(&parquet, e))?;

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::dataset::Dataset;
 use crate::error::{ensure_param, Result};
 use crate::params::{DiskRadius, DiskRule};
-use crate::patches::{mix, Patches, PatchInfo, MAX_LABEL_RADIUS_ARCMIN};
+use crate::patches::{mix, PatchInfo, Patches, MAX_LABEL_RADIUS_ARCMIN};
 use crate::sky::unit_vector;
 
 /// Bin edges (arcmin) of the original's T500 radius distribution (SEED.md §4).
@@ -106,7 +106,9 @@ pub fn masks(patches: &Patches, disk: Disk) -> Result<Vec<f32>> {
     disk.validate()?;
     let n = patches.size();
     let mut out = vec![0f32; patches.len() * n * n];
-    out.par_chunks_mut((n * n).max(1)).zip(patches.info()).for_each(|(mask, info)| draw_disks(mask, info, &disk.radii(info)));
+    out.par_chunks_mut((n * n).max(1))
+        .zip(patches.info())
+        .for_each(|(mask, info)| draw_disks(mask, info, &disk.radii(info)));
     Ok(out)
 }
 

@@ -1,13 +1,13 @@
 //! Everything a notebook needs: `use xcluster::prelude::*;`.
 
-pub use crate::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, ClusterSet, Match};
+pub use crate::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, Match};
 pub use crate::dataset::Dataset;
 pub use crate::error::{Error, Result};
 pub use crate::labels::Disk;
 pub use crate::normalise::Normaliser;
-pub use crate::patches::{Frame, Interpolation, PatchSampler, Patches};
 pub use crate::output::OutputDirs;
 pub use crate::params::Params;
+pub use crate::patches::{Frame, Interpolation, PatchSampler, Patches};
 pub use crate::sky::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band, Column,
     Grid, HealpixMap, Ordering, Sky,

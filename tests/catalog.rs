@@ -3,7 +3,7 @@
 mod common;
 
 use polars::prelude::*;
-use xcluster::catalog::{crossmatch, Catalog, Catalogs, ColumnMap, ClusterSet, Match};
+use xcluster::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, Match};
 use xcluster::sky::{angular_separation_deg, icrs_to_galactic};
 
 fn f64s(df: &DataFrame, col: &str) -> Vec<Option<f64>> {

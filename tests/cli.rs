@@ -67,7 +67,13 @@ fn bench_patches_quick_reports_rates_and_memory() {
     let o = xcluster(dir.path(), &["bench", "patches", "--quick"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    for name in ["build 7 bands nside 256", "training patches 64×64×7", "scan of the test tile", "normaliser MAD", "mad_std over"] {
+    for name in [
+        "build 7 bands nside 256",
+        "training patches 64×64×7",
+        "scan of the test tile",
+        "normaliser MAD",
+        "mad_std over",
+    ] {
         assert!(out.contains(name), "{name} missing: {out}");
     }
     assert!(out.contains("peak_rss_mb"), "{out}");
@@ -140,7 +146,7 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
         assert!(d.patches().is_normalised());
         assert_eq!(d.patches().bands().len(), 4);
         assert!(d.patches().info().iter().all(|p| p.split == split || split == Split::Test), "{stem}");
-        assert!(d.masks().iter().any(|&m| m == 1.0), "{stem} has labelled pixels");
+        assert!(d.masks().contains(&1.0), "{stem} has labelled pixels");
         assert!(out.contains(&format!("{stem}.npz")), "{out}");
     }
     let test = Dataset::load(&files, "test").unwrap();

@@ -154,7 +154,8 @@ fn disk_masks_select_pixels_within_the_radius_on_the_sphere() {
     let cat = catalog_at(&[(glon, glat), (glon + 0.75, glat + 0.2)]);
     let tiling = Tiling::default();
     let sky = Sky::new().with_band(Band::F143, HealpixMap::zeros(64, Ordering::Ring, "K_CMB").unwrap()).unwrap();
-    let patches = PatchSampler::clusters(&tiling, &cat, tiling.split_of(glon, glat)).loops(4).seed(6).extract(&sky).unwrap();
+    let patches =
+        PatchSampler::clusters(&tiling, &cat, tiling.split_of(glon, glat)).loops(4).seed(6).extract(&sky).unwrap();
     let data = patches.clone().labels(Disk::arcmin(5.0)).unwrap();
     for (k, p) in patches.info().iter().enumerate() {
         let mask = data.mask(k);
@@ -168,7 +169,7 @@ fn disk_masks_select_pixels_within_the_radius_on_the_sphere() {
         }
         // Each full disk of 5′ at 1.7′ pixels covers about π (5/1.7)² ≈ 27 pixels.
         let on = mask.iter().filter(|&&m| m == 1.0).count();
-        assert!(on >= 20 && on <= 2 * 34, "{on} pixels");
+        assert!((20..=2 * 34).contains(&on), "{on} pixels");
     }
     assert!(patches.clone().labels(Disk::arcmin(20.0)).unwrap_err().to_string().contains("disk_radius"));
     // θ500 disks use the catalog's M500 = 5e14 M☉ at z = 0.1: θ500 ≈ 10.6′ (cosmology).
@@ -221,7 +222,13 @@ fn pattern_dataset(n: usize, s: usize) -> Dataset {
             seed_cluster: Some(k as u32),
             shift: (k as f64 * 0.5, -1.25),
             clusters: (0..k % 3)
-                .map(|m| ClusterInPatch { index: m as u32, name: format!("PSZ2 {m}"), i: 1.5, j: m as f64, theta500_arcmin: (m == 1).then_some(4.5) })
+                .map(|m| ClusterInPatch {
+                    index: m as u32,
+                    name: format!("PSZ2 {m}"),
+                    i: 1.5,
+                    j: m as f64,
+                    theta500_arcmin: (m == 1).then_some(4.5),
+                })
                 .collect(),
         })
         .collect();
@@ -249,7 +256,8 @@ fn npz_round_trips_and_is_nhwc_for_numpy() {
         std::fs::copy(&npz, common::fixture("xcluster_dataset.npz")).unwrap();
     }
     // The committed file (checked by numpy in make_patch_fixtures.py) still loads here.
-    let mut r = ndarray_npy::NpzReader::new(std::fs::File::open(common::fixture("xcluster_dataset.npz")).unwrap()).unwrap();
+    let mut r =
+        ndarray_npy::NpzReader::new(std::fs::File::open(common::fixture("xcluster_dataset.npz")).unwrap()).unwrap();
     let fixture: ndarray::Array4<f32> = r.by_name("inputs").unwrap();
     assert_eq!(fixture, a);
     let e = Dataset::load(dir.path(), "missing").unwrap_err().to_string();

@@ -43,7 +43,9 @@ fn projection_round_trips_below_a_microarcsecond_in_every_frame_and_rotation() {
     for _ in 0..300 {
         let frame = if rng.gen_bool(0.5) { Frame::Galactic } else { Frame::Icrs };
         let (lon, lat) = (rng.gen_range(0.0..360.0), rng.gen_range(-89.99..89.99));
-        let g = Gnomonic::in_frame(frame, lon, lat, 64, 1.7).unwrap().transformed(Dihedral::new(rng.gen_range(0..8)).unwrap());
+        let g = Gnomonic::in_frame(frame, lon, lat, 64, 1.7)
+            .unwrap()
+            .transformed(Dihedral::new(rng.gen_range(0..8)).unwrap());
         let (i, j) = (rng.gen_range(-0.5..63.5), rng.gen_range(-0.5..63.5));
         let (l, b) = g.pixel_to_galactic(i, j);
         let (bi, bj) = g.galactic_to_pixel(l, b).unwrap();
@@ -114,7 +116,12 @@ fn all_eight_rotations_keep_image_and_mask_aligned() {
                 under.push(image[k]);
             }
         }
-        assert!((si / n - ci).abs() < 0.5 && (sj / n - cj).abs() < 0.5, "{d:?}: mask at ({}, {}), cluster ({ci}, {cj})", si / n, sj / n);
+        assert!(
+            (si / n - ci).abs() < 0.5 && (sj / n - cj).abs() < 0.5,
+            "{d:?}: mask at ({}, {}), cluster ({ci}, {cj})",
+            si / n,
+            sj / n
+        );
         let peak = image.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         assert!(((peak / 64) as f64 - ci).abs() <= 2.0 && ((peak % 64) as f64 - cj).abs() <= 2.0);
         under.sort_by(f32::total_cmp);
@@ -169,17 +176,18 @@ fn no_training_patch_touches_validation_or_test_sky() {
     let tiling = Tiling::default();
     let nside = 2048;
     let plan = PatchSampler::train(&tiling, cat).loops(1).seed(2).plan(nside).unwrap();
-    let train_clusters = cat
-        .galactic()
-        .unwrap()
-        .iter()
-        .filter(|&&(l, b)| tiling.split_of(l, b) == Split::Train)
-        .count();
+    let train_clusters =
+        cat.galactic().unwrap().iter().filter(|&&(l, b)| tiling.split_of(l, b) == Split::Train).count();
     assert!(plan.len() as f64 > 0.9 * train_clusters as f64, "{} of {train_clusters}", plan.len());
     let grid = Grid::new(nside, Ordering::Ring).unwrap();
     for p in &plan {
         assert_eq!(p.split, Split::Train);
-        let (l, b) = p.clusters.iter().find(|c| Some(c.index) == p.seed_cluster).map(|c| p.projection.pixel_to_galactic(c.i, c.j)).unwrap();
+        let (l, b) = p
+            .clusters
+            .iter()
+            .find(|c| Some(c.index) == p.seed_cluster)
+            .map(|c| p.projection.pixel_to_galactic(c.i, c.j))
+            .unwrap();
         assert_eq!(tiling.split_of(l, b), Split::Train, "the seed cluster lies in a training tile");
         for i in 0..64 {
             for j in 0..64 {
@@ -255,15 +263,35 @@ fn scan_includes_empty_patches_and_lists_clusters_with_positions() {
 #[test]
 fn metadata_table_describes_every_patch() {
     let (glon, glat) = (100.0, 50.0);
-    let sky = Sky::new().with_band(Band::F100, blob_map(64, glon, glat)).unwrap().with_band(Band::F143, blob_map(64, glon, glat)).unwrap();
+    let sky = Sky::new()
+        .with_band(Band::F100, blob_map(64, glon, glat))
+        .unwrap()
+        .with_band(Band::F143, blob_map(64, glon, glat))
+        .unwrap();
     let cat = catalog_at(&[(glon, glat), (glon + 0.3, glat)]);
     let tiling = Tiling::default();
-    let patches = PatchSampler::clusters(&tiling, &cat, tiling.split_of(glon, glat)).loops(3).seed(4).extract(&sky).unwrap();
+    let patches =
+        PatchSampler::clusters(&tiling, &cat, tiling.split_of(glon, glat)).loops(3).seed(4).extract(&sky).unwrap();
     assert_eq!(patches.len(), 6);
     assert_eq!(patches.data().len(), 6 * 2 * 64 * 64);
     let df = patches.df().unwrap();
     assert_eq!(df.height(), 6);
-    for c in ["id", "glon", "glat", "ra", "dec", "tile", "split", "shift_i", "shift_j", "rotation", "n_clusters", "cluster_names", "cluster_i", "cluster_j"] {
+    for c in [
+        "id",
+        "glon",
+        "glat",
+        "ra",
+        "dec",
+        "tile",
+        "split",
+        "shift_i",
+        "shift_j",
+        "rotation",
+        "n_clusters",
+        "cluster_names",
+        "cluster_i",
+        "cluster_j",
+    ] {
         assert!(df.column(c).is_ok(), "column {c}");
     }
     let n: Vec<u32> = df.column("n_clusters").unwrap().u32().unwrap().iter().flatten().collect();

@@ -149,7 +149,8 @@ fn catalogs(params: &Params) -> anyhow::Result<()> {
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let (i, n) = s.split_once('/').ok_or_else(|| format!("expected i/N, e.g. 0/4, got {s:?}"))?;
-    let (i, n): (u32, u32) = (i.trim().parse().map_err(|e| format!("{e}"))?, n.trim().parse().map_err(|e| format!("{e}"))?);
+    let (i, n): (u32, u32) =
+        (i.trim().parse().map_err(|e| format!("{e}"))?, n.trim().parse().map_err(|e| format!("{e}"))?);
     if n == 0 || i >= n {
         return Err(format!("need 0 ≤ i < N, got {i}/{n}"));
     }
@@ -209,9 +210,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         bar.inc(1);
     };
     let df = match what {
-        BenchKind::Foundation => {
-            bench::run(if quick { BenchSizes::quick() } else { BenchSizes::full() }, row)?
-        }
+        BenchKind::Foundation => bench::run(if quick { BenchSizes::quick() } else { BenchSizes::full() }, row)?,
         BenchKind::Patches => {
             bench::run_patches(if quick { PatchBenchSizes::quick() } else { PatchBenchSizes::full() }, row)?
         }

@@ -291,7 +291,8 @@ pub enum ClusterSet {
 
 impl ClusterSet {
     /// Every dataset, smallest first.
-    pub const ALL: [ClusterSet; 5] = [ClusterSet::PlanckZ, ClusterSet::PlanckNoZ, ClusterSet::Mcxc, ClusterSet::Rm30, ClusterSet::Rm50];
+    pub const ALL: [ClusterSet; 5] =
+        [ClusterSet::PlanckZ, ClusterSet::PlanckNoZ, ClusterSet::Mcxc, ClusterSet::Rm30, ClusterSet::Rm50];
 
     /// The name used in params files: `planck_z`, `planck_no-z`, `MCXC`, `RM30`, `RM50`.
     pub fn name(self) -> &'static str {

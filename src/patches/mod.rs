@@ -12,8 +12,8 @@ mod set;
 
 pub use projection::{Dihedral, Frame, Gnomonic};
 pub use sample::{sample_patches, Interpolation};
-pub(crate) use sampler::{mix, MAX_LABEL_RADIUS_ARCMIN};
 pub use sampler::footprint_tiles;
+pub(crate) use sampler::{mix, MAX_LABEL_RADIUS_ARCMIN};
 pub use sampler::{ClusterInPatch, PatchInfo, PatchSampler, PatchStream};
 pub(crate) use set::info_from_df;
 pub use set::Patches;

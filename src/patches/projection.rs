@@ -8,18 +8,16 @@
 //! image seen from inside the sphere. Equal to astropy's TAN WCS to 1e-9 deg
 //! (tests/fixtures/gnomonic_wcs.csv).
 //!
-//! With (x, y) the plane coordinates in radians (x = −(j − c)·p eastwards, y = (i − c)·p northwards)
-//! and ρ = √(x² + y²), c = atan ρ (Snyder 1987, *Map Projections*, eqs. 22-4, 22-5, 20-14, 20-15):
-//!
-//! ```math
-//! \sin b = \cos c \sin b_0 + y \sin c \cos b_0 / ρ, \qquad
-//! l = l_0 + \operatorname{atan2}(x \sin c,\; ρ \cos b_0 \cos c - y \sin b_0 \sin c)
-//! ```
+//! With (x, y) the plane coordinates in radians (x = −(j − c)·p eastwards, y = (i − c)·p northwards),
+//! the sky position is the direction of the tangent-plane point **c** + x **e** + y **n** (**c** the
+//! centre's unit vector, **e**, **n** the unit east and north vectors there): the gnomonic projection
+//! is the central projection onto that plane (Snyder 1987, *Map Projections*, §22). The inverse
+//! divides by cos c = **c**·**v** (Snyder eqs. 22-4, 22-5).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ensure_param, named_enum, Result};
-use crate::sky::{galactic_to_icrs, icrs_to_galactic};
+use crate::sky::{galactic_to_icrs, icrs_to_galactic, lonlat, rotate_icrs_to_galactic};
 
 /// The sky frame whose meridians a patch's columns follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -86,7 +84,7 @@ impl Dihedral {
     }
 
     /// Offsets in the untransformed patch → offsets in this patch (the inverse of `to_base`).
-    fn from_base(self, mut u: f64, mut v: f64) -> (f64, f64) {
+    fn to_patch(self, mut u: f64, mut v: f64) -> (f64, f64) {
         if self.0 >= 4 {
             v = -v;
         }
@@ -116,6 +114,8 @@ pub struct Gnomonic {
     sin_lat0: f64,
     cos_lat0: f64,
     pixel_rad: f64,
+    /// Unit vectors of the centre and of east and north there, in the frame: the tangent plane.
+    basis: [[f64; 3]; 3],
     frame: Frame,
     transform: Dihedral,
 }
@@ -136,7 +136,14 @@ impl Gnomonic {
             "latitude must be in [−90, 90] and longitude finite, got ({lon0_deg}, {lat0_deg})"
         );
         let (sin_lat0, cos_lat0) = lat0_deg.to_radians().sin_cos();
+        let (sin_lon0, cos_lon0) = lon0_deg.to_radians().sin_cos();
+        let basis = [
+            [cos_lat0 * cos_lon0, cos_lat0 * sin_lon0, sin_lat0],
+            [-sin_lon0, cos_lon0, 0.0],
+            [-sin_lat0 * cos_lon0, -sin_lat0 * sin_lon0, cos_lat0],
+        ];
         Ok(Gnomonic {
+            basis,
             lon0_deg: lon0_deg.rem_euclid(360.0),
             lat0_deg,
             size,
@@ -179,11 +186,20 @@ impl Gnomonic {
 
     /// Galactic (lon, lat) in degrees of patch pixel (`i`, `j`): what the sampler reads from the maps.
     pub fn pixel_to_galactic(&self, i: f64, j: f64) -> (f64, f64) {
-        let (lon, lat) = self.pixel_to_sky(i, j);
         match self.frame {
-            Frame::Galactic => (lon, lat),
-            Frame::Icrs => icrs_to_galactic(lon, lat),
+            Frame::Galactic => self.pixel_to_sky(i, j),
+            Frame::Icrs => lonlat(rotate_icrs_to_galactic(self.plane_point(i, j))),
         }
+    }
+
+    /// The point of the tangent plane (unit distance from the sphere's centre) under pixel (i, j):
+    /// its direction is the pixel's sky position, the plane coordinates x = −(v)·p east, y = u·p north.
+    fn plane_point(&self, i: f64, j: f64) -> [f64; 3] {
+        let c = self.center_pixel();
+        let (u, v) = self.transform.to_base(i - c, j - c);
+        let (x, y) = (-v * self.pixel_rad, u * self.pixel_rad);
+        let [c0, e, n] = &self.basis;
+        [0, 1, 2].map(|k| c0[k] + x * e[k] + y * n[k])
     }
 
     /// Patch pixel of a Galactic position (see [`Gnomonic::sky_to_pixel`]).
@@ -227,17 +243,10 @@ impl Gnomonic {
     /// row, `j` column); fractional pixels are allowed (integer values are pixel centres).
     pub fn pixel_to_sky(&self, i: f64, j: f64) -> (f64, f64) {
         let c = self.center_pixel();
-        let (u, v) = self.transform.to_base(i - c, j - c);
-        let x = -v * self.pixel_rad;
-        let y = u * self.pixel_rad;
-        let rho = x.hypot(y);
-        if rho == 0.0 {
+        if i == c && j == c {
             return (self.lon0_deg, self.lat0_deg);
         }
-        let (sin_c, cos_c) = rho.atan().sin_cos();
-        let lat = (cos_c * self.sin_lat0 + y * sin_c * self.cos_lat0 / rho).clamp(-1.0, 1.0).asin();
-        let dlon = (x * sin_c).atan2(rho * self.cos_lat0 * cos_c - y * self.sin_lat0 * sin_c);
-        ((self.lon0_deg + dlon.to_degrees()).rem_euclid(360.0), lat.to_degrees())
+        lonlat(self.plane_point(i, j))
     }
 
     /// Patch pixel (`i` row, `j` column, fractional) of a sky position in the projection's frame, or `None` on the hemisphere
@@ -253,7 +262,7 @@ impl Gnomonic {
         let x = cos_lat * sin_dl / cos_c;
         let y = (self.cos_lat0 * sin_lat - self.sin_lat0 * cos_lat * cos_dl) / cos_c;
         let c = self.center_pixel();
-        let (u, v) = self.transform.from_base(y / self.pixel_rad, -x / self.pixel_rad);
+        let (u, v) = self.transform.to_patch(y / self.pixel_rad, -x / self.pixel_rad);
         Some((c + u, c + v))
     }
 }

@@ -255,7 +255,7 @@ impl<'a> PatchSampler<'a> {
     }
 
     fn in_shard(&self, tile: u32) -> bool {
-        self.shard.is_none_or(|(i, n)| tile % n == i)
+        self.shard.map_or(true, |(i, n)| tile % n == i)
     }
 
     /// The patches of epoch 0 for maps of `map_nside` (its resolution sets the leak margin).
@@ -303,11 +303,7 @@ impl<'a> PatchSampler<'a> {
     /// One random patch around cluster `k`, or `None` if a training patch would touch held-out sky.
     fn draw(&self, split: Split, index: &ClusterIndex, k: u32, margin: f64, rng: &mut StdRng) -> Option<PatchInfo> {
         let m = self.shift_limit();
-        let (di, dj) = if m > 0.0 {
-            (rng.gen_range(-m..=m), rng.gen_range(-m..=m))
-        } else {
-            (0.0, 0.0)
-        };
+        let (di, dj) = if m > 0.0 { (rng.gen_range(-m..=m), rng.gen_range(-m..=m)) } else { (0.0, 0.0) };
         let transform = if self.rotations { Dihedral::ALL[rng.gen_range(0..8)] } else { Dihedral::IDENTITY };
         let (lon, lat) = index.in_frame(k, self.frame);
         let projection = self.centre_for(lon, lat, di, dj)?.transformed(transform);
@@ -474,9 +470,9 @@ pub fn footprint_tiles(projection: &Gnomonic, margin: f64) -> impl Iterator<Item
         let t = lo + (hi - lo) * s as f64 / steps as f64;
         [(lo, t), (hi, t), (t, lo), (t, hi)]
     });
-    let inner = (0..projection.size()).step_by(8).flat_map(move |i| {
-        (0..projection.size()).step_by(8).map(move |j| (i as f64, j as f64))
-    });
+    let inner = (0..projection.size())
+        .step_by(8)
+        .flat_map(move |i| (0..projection.size()).step_by(8).map(move |j| (i as f64, j as f64)));
     edge.chain(inner).map(move |(i, j)| {
         let (l, b) = projection.pixel_to_galactic(i, j);
         Tiling::tile_of(l, b)

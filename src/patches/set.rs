@@ -8,9 +8,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{sample_patches, ClusterInPatch, Dihedral, Frame, Gnomonic, Interpolation, PatchInfo};
-use crate::tiles::Split;
 use crate::error::{Error, Result};
 use crate::sky::{galactic_to_icrs, Band, HealpixMap, Sky};
+use crate::tiles::Split;
 
 /// Patches are sampled this many at a time, so progress advances and memory for a plan's
 /// interpolation state stays small.
@@ -64,7 +64,12 @@ impl Patches {
         if data.len() != expect {
             return Err(Error::param(
                 "patches",
-                format!("{} values for {} patches × {} bands × {size}²: expected {expect}", data.len(), info.len(), bands.len()),
+                format!(
+                    "{} values for {} patches × {} bands × {size}²: expected {expect}",
+                    data.len(),
+                    info.len(),
+                    bands.len()
+                ),
             ));
         }
         Ok(Patches { bands, size, data, info, normalised: false })
@@ -130,7 +135,9 @@ impl Patches {
     pub(crate) fn permute(&mut self, order: &[usize]) {
         let n = self.patch_len();
         let mut data = vec![0f32; self.data.len()];
-        data.par_chunks_mut(n.max(1)).zip(order).for_each(|(dst, &k)| dst.copy_from_slice(&self.data[k * n..(k + 1) * n]));
+        data.par_chunks_mut(n.max(1))
+            .zip(order)
+            .for_each(|(dst, &k)| dst.copy_from_slice(&self.data[k * n..(k + 1) * n]));
         self.data = data;
         self.info = order.iter().map(|&k| self.info[k].clone()).collect();
     }
@@ -170,7 +177,10 @@ pub(crate) fn info_df(info: &[PatchInfo]) -> Result<DataFrame> {
         Column::new("seed_cluster".into(), info.iter().map(|p| p.seed_cluster).collect::<Vec<_>>()),
         Column::new("shift_i".into(), info.iter().map(|p| p.shift.0).collect::<Vec<_>>()),
         Column::new("shift_j".into(), info.iter().map(|p| p.shift.1).collect::<Vec<_>>()),
-        Column::new("rotation".into(), info.iter().map(|p| p.projection.transform().index() as u32).collect::<Vec<_>>()),
+        Column::new(
+            "rotation".into(),
+            info.iter().map(|p| p.projection.transform().index() as u32).collect::<Vec<_>>(),
+        ),
         Column::new("n_clusters".into(), info.iter().map(|p| p.n_inside() as u32).collect::<Vec<_>>()),
         list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()))
             .with_name("cluster_names".into())
@@ -223,7 +233,8 @@ pub(crate) fn info_from_df(df: &DataFrame) -> Result<Vec<PatchInfo>> {
                 Frame::Icrs => (ra[k], dec[k]),
             };
             let transform = Dihedral::new(rot[k].unwrap_or(0) as u8)?;
-            let projection = Gnomonic::in_frame(frame, lon, lat, size[k].unwrap_or(0), pixel[k])?.transformed(transform);
+            let projection =
+                Gnomonic::in_frame(frame, lon, lat, size[k].unwrap_or(0), pixel[k])?.transformed(transform);
             let split = match split[k].as_str() {
                 "train" => Split::Train,
                 "val" => Split::Val,

@@ -69,13 +69,19 @@ pub fn unit_vector(lon_deg: f64, lat_deg: f64) -> [f64; 3] {
 /// (lon, lat) in degrees of a unit (or any non-zero) vector; lon in [0, 360).
 pub fn lonlat(v: [f64; 3]) -> (f64, f64) {
     let lon = v[1].atan2(v[0]).rem_euclid(TAU).to_degrees();
-    let lat = v[2].atan2(v[0].hypot(v[1])).to_degrees();
+    // sqrt, not hypot: the vectors here are near unit length, and hypot is several times slower.
+    let lat = v[2].atan2((v[0] * v[0] + v[1] * v[1]).sqrt()).to_degrees();
     (if lon >= 360.0 { 0.0 } else { lon }, lat)
 }
 
 fn rotate(m: &Mat3, v: [f64; 3], transpose: bool) -> [f64; 3] {
     let e = |i: usize, j: usize| if transpose { m[j][i] } else { m[i][j] };
     [0, 1, 2].map(|i| e(i, 0) * v[0] + e(i, 1) * v[1] + e(i, 2) * v[2])
+}
+
+/// A vector from ICRS to Galactic axes.
+pub fn rotate_icrs_to_galactic(v: [f64; 3]) -> [f64; 3] {
+    rotate(icrs_to_galactic_matrix(), v, false)
 }
 
 /// ICRS (ra, dec) → Galactic (glon, glat), degrees.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use coords::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, lonlat, position_angle_deg,
-    unit_vector,
+    rotate_icrs_to_galactic, unit_vector,
 };
 pub(crate) use fits::create_healpix_table;
 pub use fits::{map_columns, read_map, write_map, write_maps, Column};
