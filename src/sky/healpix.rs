@@ -333,7 +333,7 @@ impl Grid {
     }
 
     /// Start pixel, length, colatitude and shift of ring `ring` (HEALPix C++ `get_ring_info2`).
-    fn ring_info(&self, ring: u64) -> RingInfo {
+    pub(crate) fn ring_info(&self, ring: u64) -> RingInfo {
         let nside = self.nside as u64;
         let npix = self.npix();
         let fact2 = 4.0 / npix as f64;
@@ -356,11 +356,11 @@ impl Grid {
     }
 }
 
-struct RingInfo {
-    start: u64,
-    len: u64,
-    theta: f64,
-    shifted: bool,
+pub(crate) struct RingInfo {
+    pub(crate) start: u64,
+    pub(crate) len: u64,
+    pub(crate) theta: f64,
+    pub(crate) shifted: bool,
 }
 
 impl RingInfo {

@@ -6,6 +6,7 @@
 mod coords;
 mod fits;
 mod healpix;
+pub mod sht;
 
 use std::collections::BTreeMap;
 
