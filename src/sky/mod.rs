@@ -7,6 +7,7 @@ mod coords;
 mod fits;
 mod healpix;
 pub mod sht;
+pub mod synthetic;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ pub use coords::{
     rotate_icrs_to_galactic, unit_vector,
 };
 pub(crate) use fits::create_healpix_table;
+pub use synthetic::{Synthetic, Truth};
 pub use fits::{map_columns, read_map, write_map, write_maps, Column};
 pub(crate) use healpix::to_radians;
 pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
@@ -72,6 +74,7 @@ named_enum!(Band, "band");
 #[derive(Debug, Clone, Default)]
 pub struct Sky {
     bands: BTreeMap<Band, HealpixMap>,
+    truth: Option<std::sync::Arc<synthetic::Truth>>,
 }
 
 impl Sky {
@@ -114,7 +117,7 @@ impl Sky {
 
     /// Every band converted to `ordering` (done once, on load, for the sampler).
     pub fn to_ordering(self, ordering: Ordering) -> Self {
-        Sky { bands: self.bands.into_iter().map(|(b, m)| (b, m.to_ordering(ordering))).collect() }
+        Sky { bands: self.bands.into_iter().map(|(b, m)| (b, m.to_ordering(ordering))).collect(), truth: self.truth }
     }
 }
 
@@ -135,16 +138,12 @@ pub fn planck_file(band: Band) -> (&'static str, Column) {
 impl Sky {
     /// The sky of the params file: its `bands` (NESTED, one f32 copy each).
     ///
+    /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`;
     /// `sky = "planck"` reads the Planck files named by [`planck_file`] from `planck_path` (the y-map
-    /// from `milca_path`). The synthetic sky is not part of this version: asking for it is an error
-    /// that says so.
+    /// from `milca_path`).
     pub fn load(params: &crate::params::Params) -> Result<Sky> {
         match params.sky {
-            crate::params::SkySource::Synthetic => Err(Error::param(
-                "sky",
-                "the synthetic sky is not built in this version of xcluster; set sky = \"planck\" and put the \
-                 Planck maps in planck_path (see README.md)",
-            )),
+            crate::params::SkySource::Synthetic => Sky::synthetic(synthetic::Synthetic::from_params(params)),
             crate::params::SkySource::Planck => {
                 let mut sky = Sky::new();
                 for &band in &params.bands {

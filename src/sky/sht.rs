@@ -213,42 +213,46 @@ pub fn alm2map_many(sets: &[&Alm], nside: u32) -> Result<Vec<HealpixMap>> {
     let lmax = first.lmax;
     ensure_param!(sets.iter().all(|s| s.lmax == lmax), "alm", "every coefficient set must have the same lmax");
     let legendre = Legendre::new(lmax);
-    let n_rings = 4 * nside as u64 - 1;
-    let pairs: Vec<u64> = (1..=2 * nside as u64).collect();
-    // Each ring pair yields its pixel values for every set.
-    let rings: Vec<Vec<(u64, Vec<Vec<f64>>)>> = pairs
-        .par_iter()
-        .map_init(FftPlanner::<f64>::new, |planner, &r| {
-            let ring = grid.ring_info(r);
-            let (sin_t, z) = ring.theta.sin_cos();
-            let mut north = vec![vec![Complex64::new(0.0, 0.0); lmax + 1]; sets.len()];
-            let mut south = north.clone();
-            legendre.ring_sums(sets, z, sin_t, &mut north, &mut south);
-            let mut out = vec![(r, north.iter().map(|f| ring_values(planner, &ring, f)).collect())];
-            let mirror = n_rings + 1 - r;
-            if mirror != r {
-                let sring = grid.ring_info(mirror);
-                out.push((mirror, south.iter().map(|f| ring_values(planner, &sring, f)).collect()));
-            }
-            out
-        })
-        .collect();
+    let n_rings = 4 * nside as usize - 1;
     let npix = grid.npix() as usize;
     let mut maps: Vec<Vec<f32>> = vec![vec![0.0; npix]; sets.len()];
-    for (r, values) in rings.into_iter().flatten() {
-        let ring = grid.ring_info(r);
-        for (k, v) in values.into_iter().enumerate() {
-            for (j, x) in v.into_iter().enumerate() {
-                maps[k][ring.start as usize + j] = x as f32;
+    // Hand each ring pair the disjoint slices of its two rings in every map, so rings are written
+    // in place, in parallel, with no copy of the maps.
+    let mut pairs: Vec<(usize, Vec<&mut [f32]>, Vec<&mut [f32]>)> =
+        (1..=2 * nside as usize).map(|r| (r, Vec::new(), Vec::new())).collect();
+    for map in maps.iter_mut() {
+        let mut rest: &mut [f32] = map;
+        for r in 1..=n_rings {
+            let len = grid.ring_info(r as u64).len as usize;
+            let (ring, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            if r <= 2 * nside as usize {
+                pairs[r - 1].1.push(ring);
+            } else {
+                pairs[n_rings - r].2.push(ring);
             }
         }
     }
+    pairs.par_iter_mut().for_each_init(FftPlanner::<f64>::new, |planner, (r, north_rings, south_rings)| {
+        let ring = grid.ring_info(*r as u64);
+        let (sin_t, z) = ring.theta.sin_cos();
+        let mut north = vec![vec![Complex64::new(0.0, 0.0); lmax + 1]; sets.len()];
+        let mut south = north.clone();
+        legendre.ring_sums(sets, z, sin_t, &mut north, &mut south);
+        for (f, out) in north.iter().zip(north_rings.iter_mut()) {
+            ring_values(planner, &ring, f, out);
+        }
+        let mirror = grid.ring_info((n_rings + 1 - *r) as u64);
+        for (f, out) in south.iter().zip(south_rings.iter_mut()) {
+            ring_values(planner, &mirror, f, out);
+        }
+    });
     maps.into_iter().map(|data| HealpixMap::new(nside, Ordering::Ring, "", data)).collect()
 }
 
 /// Pixel values of one ring from its f_m (m = 0…lmax): Σ_m f_m e^{imφ} + c.c., by an FFT of the
 /// ring length with m folded modulo it.
-fn ring_values(planner: &mut FftPlanner<f64>, ring: &super::healpix::RingInfo, f: &[Complex64]) -> Vec<f64> {
+fn ring_values(planner: &mut FftPlanner<f64>, ring: &super::healpix::RingInfo, f: &[Complex64], out: &mut [f32]) {
     let n = ring.len as usize;
     let phi0 = if ring.shifted { PI / n as f64 } else { 0.0 };
     let mut g = vec![Complex64::new(0.0, 0.0); n];
@@ -260,7 +264,9 @@ fn ring_values(planner: &mut FftPlanner<f64>, ring: &super::healpix::RingInfo, f
         }
     }
     planner.plan_fft_inverse(n).process(&mut g);
-    g.into_iter().map(|c| c.re).collect()
+    for (o, c) in out.iter_mut().zip(g) {
+        *o = c.re as f32;
+    }
 }
 
 /// The coefficients of a map up to `lmax` by quadrature with equal pixel weights 4π/npix (healpy
