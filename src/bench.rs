@@ -203,7 +203,9 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
         // Cheap deterministic noise (a 32-bit hash of the pixel): realistic memory, no trig.
         let data: Vec<f32> = (0..npix as u32)
             .into_par_iter()
-            .map(|p| ((p ^ (k as u32).wrapping_mul(0x9E37_79B9)).wrapping_mul(0x85EB_CA6B) >> 8) as f32 / 16_777_216.0 - 0.5)
+            .map(|p| {
+                ((p ^ (k as u32).wrapping_mul(0x9E37_79B9)).wrapping_mul(0x85EB_CA6B) >> 8) as f32 / 16_777_216.0 - 0.5
+            })
             .collect();
         sky = sky.with_band(band, HealpixMap::new(sizes.nside, Ordering::Nested, "K_CMB", data)?)?;
     }
@@ -257,5 +259,32 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
         "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
         "per_second" => rows.iter().map(|r| r.1 as f64 / r.2).collect::<Vec<_>>(),
         "peak_rss_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+    )?)
+}
+
+/// The synthetic sky at scale (`xcluster bench sky`): full-sky 7-band generation time and the
+/// process's peak memory, next to the maps' own size, at each nside.
+pub fn run_sky(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
+    use crate::sky::{Sky, Synthetic};
+    let mut rows = Vec::new();
+    let threads = rayon::current_num_threads();
+    for &nside in nsides {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let base = status_kb("VmRSS");
+        let t = Instant::now();
+        let sky = Sky::synthetic(Synthetic::planck_like().nside(nside))?;
+        let secs = t.elapsed().as_secs_f64();
+        let maps_mb = 7.0 * 12.0 * (nside as f64).powi(2) * 4.0 / 1_048_576.0;
+        let peak = base.zip(status_kb("VmHWM")).map(|(b, h)| h.saturating_sub(b) as f64 / 1024.0);
+        let name = format!("synthetic sky, 7 bands, nside {nside} ({threads} threads)");
+        report(&name, 7 * 12 * (nside as usize).pow(2), secs);
+        rows.push((name, secs, maps_mb, peak));
+        drop(sky);
+    }
+    Ok(df!(
+        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        "maps_mb" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "peak_added_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
     )?)
 }

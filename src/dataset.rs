@@ -190,3 +190,115 @@ impl Dataset {
         Dataset::new(patches, masks)
     }
 }
+
+/// Patches cut per chunk when a split is streamed to disk.
+const STREAM_CHUNK: usize = 4096;
+
+/// What [`write_split`] wrote.
+#[derive(Debug, Clone)]
+pub struct SplitFiles {
+    /// The `.npz` file.
+    pub npz: PathBuf,
+    /// The metadata `.parquet` file.
+    pub parquet: PathBuf,
+    /// Patches written.
+    pub patches: usize,
+    /// Distinct catalog clusters on the patches.
+    pub clusters_seen: usize,
+    /// Fraction of mask pixels set.
+    pub labelled_fraction: f64,
+}
+
+/// Cut, normalise and label the patches of `sampler` from `sky` and write them as
+/// `<dir>/<stem>.npz` + `.parquet` — the layout of [`Dataset::save`] — [`STREAM_CHUNK`] patches at a
+/// time, so memory stays bounded however many patches the split has. Both files are written to a
+/// temporary name and renamed.
+pub fn write_split(
+    dir: &Path,
+    stem: &str,
+    sampler: &crate::patches::PatchSampler<'_>,
+    sky: &crate::sky::Sky,
+    normaliser: &crate::normalise::Normaliser,
+    disk: crate::labels::Disk,
+) -> Result<SplitFiles> {
+    use std::io::Write;
+    let nside = sky.nside().ok_or_else(|| Error::param("sky", "has no bands to cut patches from"))?;
+    let plan = sampler.plan(nside)?;
+    let n = plan.len();
+    let size = sampler.patch_size() as usize;
+    let bands = normaliser.bands().to_vec();
+    let npz = dir.join(format!("{stem}.npz"));
+    let parquet = dir.join(format!("{stem}.parquet"));
+    let mut mask_pixels: Vec<u32> = Vec::with_capacity(n);
+    write_atomic(&npz, |file| {
+        let mut zip = ::zip::ZipWriter::new(file);
+        let options = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored)
+            .large_file(true);
+        let err = |e: ::zip::result::ZipError| std::io::Error::other(e);
+        let other = |e: Error| std::io::Error::other(e.to_string());
+        zip.start_file("inputs.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("<f4", &[n, size, size, bands.len()]))?;
+        for chunk in plan.chunks(STREAM_CHUNK) {
+            let patches = normaliser.apply(sampler.cut(sky, chunk.to_vec()).map_err(other)?).map_err(other)?;
+            zip.write_all(&nhwc_bytes(&patches))?;
+        }
+        zip.start_file("masks.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("<f4", &[n, size, size, 1]))?;
+        for chunk in plan.chunks(STREAM_CHUNK) {
+            let masks = crate::labels::masks_of(chunk, size, disk).map_err(other)?;
+            mask_pixels.extend(masks.chunks(size * size).map(|m| m.iter().filter(|&&v| v > 0.5).count() as u32));
+            zip.write_all(&masks.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
+        let names = bands.iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
+        zip.start_file("bands.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("|u1", &[names.len()]))?;
+        zip.write_all(&names)?;
+        zip.start_file("normalised.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("|u1", &[1]))?;
+        zip.write_all(&[1])?;
+        zip.finish().map_err(err)?;
+        Ok(())
+    })?;
+    let mut df = crate::patches::info_df(&plan)?;
+    let labelled: u64 = mask_pixels.iter().map(|&m| m as u64).sum();
+    df.with_column(Column::new("mask_pixels".into(), mask_pixels))?;
+    write_atomic(&parquet, |f| {
+        ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
+        Ok(())
+    })?;
+    let mut seen: Vec<u32> = plan.iter().flat_map(|p| p.clusters.iter().map(|c| c.index)).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let pixels = (n * size * size).max(1) as f64;
+    Ok(SplitFiles { npz, parquet, patches: n, clusters_seen: seen.len(), labelled_fraction: labelled as f64 / pixels })
+}
+
+/// A `.npy` version 1.0 header for a C-ordered array of `descr` and `shape`, padded to 64 bytes.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((dict.len() as u16).to_le_bytes());
+    out.extend(dict.into_bytes());
+    out
+}
+
+/// The little-endian bytes of `patches` in N×H×W×C order.
+fn nhwc_bytes(patches: &Patches) -> Vec<u8> {
+    let (c, s) = (patches.bands().len(), patches.size());
+    let mut out = Vec::with_capacity(patches.data().len() * 4);
+    for k in 0..patches.len() {
+        for at in 0..s * s {
+            for ch in 0..c {
+                out.extend(patches.image(k, ch)[at].to_le_bytes());
+            }
+        }
+    }
+    out
+}

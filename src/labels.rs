@@ -103,11 +103,15 @@ pub fn t500_draw(rng: &mut impl Rng) -> f64 {
 
 /// The N×1×H×W masks of `patches` under `disk`.
 pub fn masks(patches: &Patches, disk: Disk) -> Result<Vec<f32>> {
+    masks_of(patches.info(), patches.size(), disk)
+}
+
+/// The masks of patches of side `size` from their metadata alone (no pixel data needed).
+pub fn masks_of(info: &[PatchInfo], size: usize, disk: Disk) -> Result<Vec<f32>> {
     disk.validate()?;
-    let n = patches.size();
-    let mut out = vec![0f32; patches.len() * n * n];
-    out.par_chunks_mut((n * n).max(1))
-        .zip(patches.info())
+    let mut out = vec![0f32; info.len() * size * size];
+    out.par_chunks_mut((size * size).max(1))
+        .zip(info)
         .for_each(|(mask, info)| draw_disks(mask, info, &disk.radii(info)));
     Ok(out)
 }

@@ -56,7 +56,7 @@ impl Stage {
 
     /// Whether this version of xcluster implements the stage.
     pub fn is_built(self) -> bool {
-        matches!(self, Stage::Foundation | Stage::PlanckMaps | Stage::Patches)
+        matches!(self, Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches)
     }
 }
 
@@ -175,19 +175,19 @@ pub fn dataset_stage(
         if progress {
             sampler = sampler.progress(bar(split.name()));
         }
-        let patches = normaliser.apply(sampler.extract(sky)?)?;
-        let data = patches.labels(Disk::from_params(&params.disk_radius, params.seed))?;
-        let (npz, parquet) = data.save(&dirs.files, &format!("{}{suffix}", split.name()))?;
-        files.extend([npz, parquet]);
-        let mut distinct: Vec<u32> =
-            data.patches().info().iter().flat_map(|p| p.clusters.iter().map(|c| c.index)).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
+        let written = crate::dataset::write_split(
+            &dirs.files,
+            &format!("{}{suffix}", split.name()),
+            &sampler,
+            sky,
+            &normaliser,
+            Disk::from_params(&params.disk_radius, params.seed),
+        )?;
+        files.extend([written.npz, written.parquet]);
         names.push(split.name());
-        counts.push(data.len() as u32);
-        seen.push(distinct.len() as u32);
-        let on = data.masks().iter().filter(|&&m| m > 0.5).count();
-        labelled.push(if data.masks().is_empty() { 0.0 } else { on as f64 / data.masks().len() as f64 });
+        counts.push(written.patches as u32);
+        seen.push(written.clusters_seen as u32);
+        labelled.push(written.labelled_fraction);
     }
     let summary = DataFrame::new(
         names.len(),

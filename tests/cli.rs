@@ -25,11 +25,12 @@ fn init_writes_a_params_file_that_loads_and_refuses_to_overwrite() {
 #[test]
 fn run_does_the_built_stages_writes_outputs_and_lists_the_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.toml"), "dataset = \"MCXC\"\n").unwrap();
+    std::fs::write(dir.path().join("p.toml"), "dataset = \"MCXC\"\nnside = 64\nloops = 1\n").unwrap();
     let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("Not built yet") && out.contains("synthetic sky") && out.contains("model training"), "{out}");
+    assert!(out.contains("Not built yet") && !out.contains("synthetic sky") && out.contains("model training"), "{out}");
+    assert!(out.contains("labelled_pixels"), "the dataset stage ran on the synthetic sky: {out}");
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
     let clusters = std::fs::read_to_string(day.join("files/dataset_clusters.csv")).unwrap();
     assert_eq!(clusters.lines().count(), 1 + 1094 + 559 + 1193);
@@ -45,9 +46,10 @@ fn unbuilt_stages_and_bad_params_exit_non_zero_with_a_message() {
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         assert!(text(&o).contains("not built yet"), "{cmd}: {}", text(&o));
     }
-    let o = xcluster(dir.path(), &["dataset"]);
+    std::fs::write(dir.path().join("tiny.toml"), "nside = 32\n").unwrap();
+    let o = xcluster(dir.path(), &["--params", "tiny.toml", "dataset"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("synthetic sky is not built"), "{}", text(&o));
+    assert!(text(&o).contains("nside"), "{}", text(&o));
     std::fs::write(dir.path().join("planck.toml"), "sky = \"planck\"\nplanck_path = \"nowhere\"\n").unwrap();
     let o = xcluster(dir.path(), &["--params", "planck.toml", "dataset"]);
     assert_eq!(o.status.code(), Some(1));
@@ -166,4 +168,20 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
     let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("labelled_pixels") && text(&o).contains("model training"), "{}", text(&o));
+}
+
+#[test]
+fn synth_writes_planck_named_maps_that_the_real_data_path_reads() {
+    use xcluster::sky::{planck_file, read_map, Band};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), "nside = 64\nbands = [\"143GHz\", \"y-map\"]\n").unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "synth", "--out", "sky"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = read_map(dir.path().join("sky").join(planck_file(Band::F143).0), 0).unwrap();
+    assert_eq!((m.nside, m.unit.as_str()), (64, "K_CMB"));
+    let y = read_map(dir.path().join("sky/milca_ymaps.fits"), "FULL").unwrap();
+    assert!(y.data.iter().any(|&v| v > 1e-6));
+    let clusters = std::fs::read_to_string(dir.path().join("sky/truth_clusters.csv")).unwrap();
+    assert!(clusters.lines().next().unwrap().starts_with("name,catalog,ra,dec,glon,glat,z,m500"));
+    assert!(dir.path().join("sky/truth_sources.parquet").is_file());
 }

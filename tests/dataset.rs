@@ -281,3 +281,39 @@ fn shuffle_and_batches_keep_inputs_masks_and_metadata_together() {
     let df = d.df().unwrap();
     assert_eq!(df.column("mask_pixels").unwrap().u32().unwrap().get(0), Some(4));
 }
+
+#[test]
+fn streamed_split_equals_the_in_memory_dataset() {
+    let sky = Sky::new()
+        .with_band(
+            Band::F100,
+            HealpixMap::from_fn(256, Ordering::Nested, "K_CMB", |l, b| (l.to_radians().sin() + b.to_radians()) as f32)
+                .unwrap(),
+        )
+        .unwrap()
+        .with_band(
+            Band::F143,
+            HealpixMap::from_fn(256, Ordering::Nested, "K_CMB", |l, b| (l * 0.01 - b * 0.02) as f32).unwrap(),
+        )
+        .unwrap();
+    let tiling = Tiling::default();
+    // Three clusters at the centres of training tiles, far from held-out sky.
+    let centres: Vec<(f64, f64)> = tiling.tiles(Split::Train)[..3].iter().map(|&t| Tiling::tile_center(t)).collect();
+    let cat = catalog_at(&centres);
+    let sampler = PatchSampler::clusters(&tiling, &cat, Split::Train).loops(3).seed(2).size(16).pixel_arcmin(10.0);
+    let norm = Normaliser::mad().fit_sky(&sky, &tiling, &[Band::F100, Band::F143]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let written =
+        xcluster::dataset::write_split(dir.path(), "train", &sampler, &sky, &norm, Disk::arcmin(15.0)).unwrap();
+    assert_eq!(written.patches, 9);
+    let streamed = Dataset::load(dir.path(), "train").unwrap();
+    let memory = norm.apply(sampler.extract(&sky).unwrap()).unwrap().labels(Disk::arcmin(15.0)).unwrap();
+    assert_eq!(streamed.inputs(), memory.inputs());
+    assert_eq!(streamed.masks(), memory.masks());
+    assert_eq!(streamed.patches().info(), memory.patches().info());
+    assert!(streamed.patches().is_normalised());
+    assert!(written.labelled_fraction > 0.0 && written.clusters_seen == 3);
+    if std::env::var_os("XCLUSTER_WRITE_FIXTURES").is_some() {
+        std::fs::copy(&written.npz, common::fixture("xcluster_streamed.npz")).unwrap();
+    }
+}

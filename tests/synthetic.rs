@@ -63,7 +63,8 @@ fn same_seed_same_sky_other_seed_other_sky() {
     assert_eq!(a.band(Band::F857).unwrap().unit, "MJy/sr");
     let truth = a.truth().unwrap();
     assert_eq!(truth.clusters.height(), 1094 + 559 + 1193 + 15299 + 200);
-    let unknown = truth.clusters.column("catalog").unwrap().str().unwrap().iter().filter(|c| *c == Some("unknown")).count();
+    let unknown =
+        truth.clusters.column("catalog").unwrap().str().unwrap().iter().filter(|c| *c == Some("unknown")).count();
     assert_eq!(unknown, 200);
     let kinds: std::collections::HashSet<_> =
         truth.sources.column("kind").unwrap().str().unwrap().iter().flatten().map(str::to_string).collect();
@@ -87,7 +88,12 @@ fn tsz_has_the_tabulated_spectral_ratios_at_cluster_positions() {
         assert!(y > 0.0);
         for band in [Band::F100, Band::F143, Band::F217, Band::F353, Band::F545, Band::F857] {
             let v = sky.band(band).unwrap().data[p] as f64;
-            assert!(rel(v / y, band_model(band).tsz_per_y) < 1e-4, "{band}: {} vs {}", v / y, band_model(band).tsz_per_y);
+            assert!(
+                rel(v / y, band_model(band).tsz_per_y) < 1e-4,
+                "{band}: {} vs {}",
+                v / y,
+                band_model(band).tsz_per_y
+            );
         }
         assert!(sky.band(Band::F100).unwrap().data[p] < 0.0 && sky.band(Band::F353).unwrap().data[p] > 0.0);
         checked += 1;
@@ -96,6 +102,7 @@ fn tsz_has_the_tabulated_spectral_ratios_at_cluster_positions() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // ℓ indexes two spectra and weighs by 2ℓ+1
 fn cmb_spectrum_matches_the_input_within_cosmic_variance() {
     let nside = 128;
     let recipe = only_noise(nside, 2).noise(false).cmb(true).beams(false).bands(&[Band::F143]);

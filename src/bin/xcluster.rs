@@ -53,6 +53,13 @@ enum Command {
     Predict,
     /// Run the whole pipeline: every stage this version has, then say which are missing.
     Run,
+    /// Write the synthetic sky of the params file (nside, seed, bands) as Planck-named HEALPix FITS
+    /// maps and its truth tables (clusters, sources) as Parquet and CSV.
+    Synth {
+        /// Output folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Download real Planck maps and catalogs (not built yet).
     Fetch,
     /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS) or `patches`
@@ -71,6 +78,7 @@ enum Command {
 enum BenchKind {
     Foundation,
     Patches,
+    Sky,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +117,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Predict => return not_built("predict", Stage::Detect),
         Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
         Command::Run => return run(&params),
+        Command::Synth { out } => synth(&params, &out)?,
         Command::Bench { what, quick } => bench_cmd(what, quick)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -174,6 +183,43 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     Ok(())
 }
 
+fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
+    use xcluster::sky::{planck_file, write_map, Sky, Synthetic};
+    params.validate()?;
+    std::fs::create_dir_all(out)?;
+    let bar = ProgressBar::new_spinner().with_message(format!(
+        "synthesising nside {} ({} bands)",
+        params.nside,
+        params.bands.len()
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let sky = Sky::synthetic(Synthetic::from_params(params))?;
+    bar.finish_and_clear();
+    for band in sky.bands() {
+        let (file, column) = planck_file(band);
+        let column = match column {
+            xcluster::sky::Column::Name(n) => n,
+            xcluster::sky::Column::Index(_) => "I_STOKES".to_string(),
+        };
+        let path = out.join(file);
+        write_map(&path, sky.band(band).expect("listed band"), &column)?;
+        println!("wrote {}", path.display());
+    }
+    let truth = sky.truth().expect("a synthetic sky has its truth");
+    for (name, df) in [("truth_clusters", &truth.clusters), ("truth_sources", &truth.sources)] {
+        let csv = out.join(format!("{name}.csv"));
+        xcluster::output::write_csv(&csv, df)?;
+        let parquet = out.join(format!("{name}.parquet"));
+        let mut df = df.clone();
+        write_atomic(&parquet, |f| {
+            polars::prelude::ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
+            Ok(())
+        })?;
+        println!("wrote {} and {} ({} rows)", csv.display(), parquet.display(), df.height());
+    }
+    Ok(())
+}
+
 fn not_built(command: &str, stage: Stage) -> anyhow::Result<ExitCode> {
     eprintln!("xcluster {command}: the {} stage is not built yet in this version; nothing was done.", stage.name());
     Ok(ExitCode::from(2))
@@ -214,6 +260,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         BenchKind::Patches => {
             bench::run_patches(if quick { PatchBenchSizes::quick() } else { PatchBenchSizes::full() }, row)?
         }
+        BenchKind::Sky => bench::run_sky(if quick { &[128] } else { &[1024, 2048] }, row)?,
     };
     bar.finish_and_clear();
     println!("{df}");

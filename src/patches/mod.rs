@@ -15,5 +15,5 @@ pub use sample::{sample_patches, Interpolation};
 pub use sampler::footprint_tiles;
 pub(crate) use sampler::{mix, MAX_LABEL_RADIUS_ARCMIN};
 pub use sampler::{ClusterInPatch, PatchInfo, PatchSampler, PatchStream};
-pub(crate) use set::info_from_df;
 pub use set::Patches;
+pub(crate) use set::{info_df, info_from_df};

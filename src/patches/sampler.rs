@@ -225,6 +225,11 @@ impl<'a> PatchSampler<'a> {
         self
     }
 
+    /// Patch side in pixels.
+    pub fn patch_size(&self) -> u32 {
+        self.size
+    }
+
     fn validate(&self) -> Result<()> {
         Gnomonic::new(0.0, 0.0, self.size, self.pixel_arcmin)?;
         let c = (self.size as f64 - 1.0) / 2.0;

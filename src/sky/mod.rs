@@ -18,10 +18,10 @@ pub use coords::{
     rotate_icrs_to_galactic, unit_vector,
 };
 pub(crate) use fits::create_healpix_table;
-pub use synthetic::{Synthetic, Truth};
 pub use fits::{map_columns, read_map, write_map, write_maps, Column};
 pub(crate) use healpix::to_radians;
 pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
+pub use synthetic::{Synthetic, Truth};
 
 use crate::error::{named_enum, Error, Result};
 

@@ -88,8 +88,9 @@ impl Alm {
         let lmax = self.lmax;
         let fl: Vec<f64> = (0..=lmax).map(f).collect();
         for m in 0..=lmax {
-            for l in m..=lmax {
-                self.data[Self::index_in(lmax, l, m)] *= fl[l];
+            let base = Self::index_in(lmax, 0, m);
+            for (a, &s) in self.data[base + m..=base + lmax].iter_mut().zip(&fl[m..]) {
+                *a *= s;
             }
         }
     }
@@ -152,7 +153,14 @@ impl Legendre {
 
     /// For each coefficient set, f_m on the north (+z) and south (−z) ring of the pair at `z`:
     /// `north[k][m]`, `south[k][m]`.
-    fn ring_sums(&self, sets: &[&Alm], z: f64, sin_theta: f64, north: &mut [Vec<Complex64>], south: &mut [Vec<Complex64>]) {
+    fn ring_sums(
+        &self,
+        sets: &[&Alm],
+        z: f64,
+        sin_theta: f64,
+        north: &mut [Vec<Complex64>],
+        south: &mut [Vec<Complex64>],
+    ) {
         let lmax = self.lmax;
         let zero = Complex64::new(0.0, 0.0);
         let (mut even, mut odd) = (vec![zero; sets.len()], vec![zero; sets.len()]);
@@ -218,8 +226,7 @@ pub fn alm2map_many(sets: &[&Alm], nside: u32) -> Result<Vec<HealpixMap>> {
     let mut maps: Vec<Vec<f32>> = vec![vec![0.0; npix]; sets.len()];
     // Hand each ring pair the disjoint slices of its two rings in every map, so rings are written
     // in place, in parallel, with no copy of the maps.
-    let mut pairs: Vec<(usize, Vec<&mut [f32]>, Vec<&mut [f32]>)> =
-        (1..=2 * nside as usize).map(|r| (r, Vec::new(), Vec::new())).collect();
+    let mut pairs: Vec<RingPair> = (1..=2 * nside as usize).map(|r| (r, Vec::new(), Vec::new())).collect();
     for map in maps.iter_mut() {
         let mut rest: &mut [f32] = map;
         for r in 1..=n_rings {
@@ -249,6 +256,9 @@ pub fn alm2map_many(sets: &[&Alm], nside: u32) -> Result<Vec<HealpixMap>> {
     });
     maps.into_iter().map(|data| HealpixMap::new(nside, Ordering::Ring, "", data)).collect()
 }
+
+/// A ring pair's index and its north and south ring slices in every map.
+type RingPair<'a> = (usize, Vec<&'a mut [f32]>, Vec<&'a mut [f32]>);
 
 /// Pixel values of one ring from its f_m (m = 0…lmax): Σ_m f_m e^{imφ} + c.c., by an FFT of the
 /// ring length with m folded modulo it.

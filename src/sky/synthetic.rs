@@ -331,7 +331,11 @@ impl Synthetic {
                 }
                 let mut drawn = false;
                 if !(z.is_finite() && z > 0.0) {
-                    z = if zs.is_empty() { known[rng.gen_range(0..known.len())].1 } else { zs[rng.gen_range(0..zs.len())] };
+                    z = if zs.is_empty() {
+                        known[rng.gen_range(0..known.len())].1
+                    } else {
+                        zs[rng.gen_range(0..zs.len())]
+                    };
                     drawn = true;
                 }
                 if !(m.is_finite() && m > 0.0) {
@@ -364,7 +368,13 @@ impl Synthetic {
             let s143 = s_min * (1.0 - rng.gen::<f64>()).powf(-1.0 / 1.5);
             let alpha = -0.5 + 0.3 * normal(&mut rng);
             let (l, b) = sphere(&mut rng);
-            out.push(Source { kind: "radio", l, b, size_arcmin: 0.0, flux: HFI_GHZ.map(|f| s143 * (f / 143.0).powf(alpha)) });
+            out.push(Source {
+                kind: "radio",
+                l,
+                b,
+                size_arcmin: 0.0,
+                flux: HFI_GHZ.map(|f| s143 * (f / 143.0).powf(alpha)),
+            });
         }
         // Infrared galaxies: 0.2 deg⁻² above 0.3 Jy at 545 GHz, dN/dS ∝ S^−2.5, modified blackbody 20–30 K, β 1.5.
         let n_ir = (0.2 * 41_253.0) as usize;
@@ -372,7 +382,13 @@ impl Synthetic {
             let s545 = 0.3 * (1.0 - rng.gen::<f64>()).powf(-1.0 / 1.5);
             let t = rng.gen_range(20.0..30.0);
             let (l, b) = sphere(&mut rng);
-            out.push(Source { kind: "ir", l, b, size_arcmin: 0.0, flux: HFI_GHZ.map(|f| s545 * greybody(f, t, 1.5) / greybody(545.0, t, 1.5)) });
+            out.push(Source {
+                kind: "ir",
+                l,
+                b,
+                size_arcmin: 0.0,
+                flux: HFI_GHZ.map(|f| s545 * greybody(f, t, 1.5) / greybody(545.0, t, 1.5)),
+            });
         }
         // Cold clumps: near the plane (|b| ~ 5°), 13–15 K, β 1.8, 2–30 Jy at 857, 3–8′ wide.
         for _ in 0..3000 {
@@ -381,7 +397,13 @@ impl Synthetic {
             let l = rng.gen_range(0.0..360.0);
             let b = (5.0 * normal(&mut rng)).clamp(-60.0, 60.0);
             let size = rng.gen_range(3.0..8.0);
-            out.push(Source { kind: "cold_clump", l, b, size_arcmin: size, flux: HFI_GHZ.map(|f| s857 * greybody(f, t, 1.8) / greybody(857.0, t, 1.8)) });
+            out.push(Source {
+                kind: "cold_clump",
+                l,
+                b,
+                size_arcmin: size,
+                flux: HFI_GHZ.map(|f| s857 * greybody(f, t, 1.8) / greybody(857.0, t, 1.8)),
+            });
         }
         out
     }
@@ -480,7 +502,17 @@ impl Cluster {
         let r500 = r500_mpc(m500, z);
         // Arnaud et al. 2010 eq. 5 (h70 = 1): P500 in keV cm⁻³.
         let p500 = 1.65e-3 * e_of_z(z).powf(8.0 / 3.0) * (m500 / 3.0).powf(2.0 / 3.0 + 0.12);
-        Cluster { name, catalog, l, b, m500, z, drawn, theta500: theta_arcmin(r500, z), y_scale: 4.017e-3 * p500 * r500 }
+        Cluster {
+            name,
+            catalog,
+            l,
+            b,
+            m500,
+            z,
+            drawn,
+            theta500: theta_arcmin(r500, z),
+            y_scale: 4.017e-3 * p500 * r500,
+        }
     }
 }
 
@@ -571,14 +603,17 @@ fn i0e(x: f64) -> f64 {
     if x < 3.75 {
         let t = (x / 3.75).powi(2);
         (-x).exp()
-            * (1.0 + t * (3.5156229 + t * (3.0899424 + t * (1.2067492 + t * (0.2659732 + t * (0.0360768 + t * 0.0045813))))))
+            * (1.0
+                + t * (3.5156229
+                    + t * (3.0899424 + t * (1.2067492 + t * (0.2659732 + t * (0.0360768 + t * 0.0045813))))))
     } else {
         let t = 3.75 / x;
         (0.39894228
             + t * (0.01328592
                 + t * (0.00225319
                     + t * (-0.00157565
-                        + t * (0.00916281 + t * (-0.02057706 + t * (0.02635537 + t * (-0.01647633 + t * 0.00392377))))))))
+                        + t * (0.00916281
+                            + t * (-0.02057706 + t * (0.02635537 + t * (-0.01647633 + t * 0.00392377))))))))
             / x.sqrt()
     }
 }
@@ -652,7 +687,8 @@ fn paint_clusters(
         for p in grid.query_disc(c.l, c.b, radius_deg, true) {
             let (pl, pb) = grid.pix2ang(p);
             let v = unit_vector(pl, pb);
-            let d = (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
+            let d =
+                (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
             let value = beamed.at(profile, q, d / c.theta500);
             map[p as usize] += (value * c.y_scale * per_y) as f32;
         }
@@ -675,7 +711,10 @@ pub struct ClusterSz {
 impl ClusterSz {
     /// A cluster of M500 (10¹⁴ M☉) at redshift z.
     pub fn new(m500_1e14: f64, z: f64) -> Self {
-        ClusterSz { cluster: Cluster::new(String::new(), "", 0.0, 0.0, m500_1e14, z, false), profile: ProfileTable::new() }
+        ClusterSz {
+            cluster: Cluster::new(String::new(), "", 0.0, 0.0, m500_1e14, z, false),
+            profile: ProfileTable::new(),
+        }
     }
     /// θ500 in arcmin.
     pub fn theta500_arcmin(&self) -> f64 {
@@ -720,7 +759,8 @@ fn paint_sources(map: &mut [f32], grid: Grid, sources: &[Source], m: &BandModel,
         for p in grid.query_disc(s.l, s.b, 4.0 * sigma / 60.0, true) {
             let (pl, pb) = grid.pix2ang(p);
             let v = unit_vector(pl, pb);
-            let d = (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
+            let d =
+                (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
             map[p as usize] += (peak * (-d * d / (2.0 * sigma * sigma)).exp()) as f32;
         }
     }
@@ -781,4 +821,3 @@ fn sources_df(sources: &[Source]) -> Result<DataFrame> {
     }
     Ok(DataFrame::new(sources.len(), columns)?)
 }
-
