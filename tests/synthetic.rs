@@ -17,12 +17,12 @@ fn cluster_check_values_of_physics_md() {
     assert!(rel(c.y_central(), 1.06e-4) < 0.02, "{}", c.y_central());
     assert!(rel(c.y5r500_arcmin2(), 2.2e-3) < 0.02, "{}", c.y5r500_arcmin2());
     let peak = c.y_beamed(0.0, 7.22);
-    assert!(rel(peak, 1.7e-5) < 0.03, "{peak}");
+    assert!(rel(peak, 1.7e-5) < 0.02, "{peak}");
     // −48 µK at 143 GHz.
-    assert!(rel(peak * band_model(Band::F143).tsz_per_y * 1e6, -48.0) < 0.03);
+    assert!(rel(peak * band_model(Band::F143).tsz_per_y * 1e6, -48.0) < 0.02);
     let big = ClusterSz::new(10.0, 0.5);
     assert!(rel(big.theta500_arcmin(), 3.47) < 0.02, "{}", big.theta500_arcmin());
-    assert!(rel(big.y_beamed(0.0, 7.22), 2.7e-5) < 0.03, "{}", big.y_beamed(0.0, 7.22));
+    assert!(rel(big.y_beamed(0.0, 7.22), 2.7e-5) < 0.02, "{}", big.y_beamed(0.0, 7.22));
 }
 
 fn rms(data: &[f32]) -> f64 {
