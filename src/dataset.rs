@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::error::{ensure_param, Error, Result};
-use crate::output::write_atomic;
+use crate::output::{write_atomic, write_parquet};
 use crate::patches::{info_from_df, Patches};
 use crate::sky::Band;
 
@@ -146,11 +146,7 @@ impl Dataset {
             w.finish().map_err(std::io::Error::other)?;
             Ok(())
         })?;
-        let mut df = self.df()?;
-        write_atomic(&parquet, |f| {
-            ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
-            Ok(())
-        })?;
+        write_parquet(&parquet, &mut self.df()?)?;
         Ok((npz, parquet))
     }
 
@@ -263,10 +259,7 @@ pub fn write_split(
     let mut df = crate::patches::info_df(&plan)?;
     let labelled: u64 = mask_pixels.iter().map(|&m| m as u64).sum();
     df.with_column(Column::new("mask_pixels".into(), mask_pixels))?;
-    write_atomic(&parquet, |f| {
-        ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
-        Ok(())
-    })?;
+    write_parquet(&parquet, &mut df)?;
     let mut seen: Vec<u32> = plan.iter().flat_map(|p| p.clusters.iter().map(|c| c.index)).collect();
     seen.sort_unstable();
     seen.dedup();

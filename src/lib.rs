@@ -9,7 +9,8 @@
 //! | stage | module | in → out |
 //! |---|---|---|
 //! | parameters | [`params`] | TOML file → validated [`params::Params`] |
-//! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates |
+//! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates; spherical harmonics ([`sky::sht`]) |
+//! | synthetic sky | [`sky::synthetic`] | recipe → Planck-like [`sky::Sky`] (6 HFI bands + y) and its [`sky::Truth`] |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
 //! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; cross-matching |
 //! | patches | [`patches`] | sky + tiling + catalog → [`patches::Patches`] (N×C×H×W + metadata): training shifts/rotations, scan grids, streaming |

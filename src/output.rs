@@ -84,7 +84,15 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::
     Ok(())
 }
 
-/// Write `df` as CSV (header line) to `path`, atomically.
+/// Write `df` as Parquet to `path`, atomically.
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    write_atomic(path, |f| {
+        ParquetWriter::new(f).finish(df).map_err(std::io::Error::other)?;
+        Ok(())
+    })
+}
+
+/// Write `df` as CSV with a header line, atomically.
 pub fn write_csv(path: &Path, df: &DataFrame) -> Result<()> {
     let mut df = df.clone();
     write_atomic(path, |f| {

@@ -211,10 +211,7 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
         xcluster::output::write_csv(&csv, df)?;
         let parquet = out.join(format!("{name}.parquet"));
         let mut df = df.clone();
-        write_atomic(&parquet, |f| {
-            polars::prelude::ParquetWriter::new(f).finish(&mut df).map_err(std::io::Error::other)?;
-            Ok(())
-        })?;
+        xcluster::output::write_parquet(&parquet, &mut df)?;
         println!("wrote {} and {} ({} rows)", csv.display(), parquet.display(), df.height());
     }
     Ok(())
