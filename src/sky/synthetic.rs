@@ -266,10 +266,14 @@ impl Synthetic {
         let cmb = if self.cmb { Alm::gaussian(&cmb_cl(lmax)?, &mut rng) } else { zero() };
         let cib = if self.cib { Alm::gaussian(&cib_cl(lmax), &mut rng) } else { zero() };
         let dust = if self.dust { Alm::gaussian(&dust_cl(lmax), &mut rng) } else { zero() };
+        // Only HFI bands get a Gaussian-field set (the y-map has none), and dust one shared set:
+        // no synthesis, and no memory, is spent on fields that are zero.
+        let gaussian = self.cmb || self.cib;
         let mut sets: Vec<Alm> = models
             .iter()
+            .filter(|m| gaussian && m.ghz > 0.0)
             .map(|m| {
-                let (kc, kcib) = if m.ghz > 0.0 { (m.per_kcmb(), m.cib * m.per_mjy()) } else { (0.0, 0.0) };
+                let (kc, kcib) = (m.per_kcmb(), m.cib * m.per_mjy());
                 let beam = if self.beams { m.fwhm_arcmin } else { 0.0 };
                 let data = cmb.data().iter().zip(cib.data()).map(|(a, b)| a * kc + b * kcib).collect();
                 let mut alm = Alm::from_vec(lmax, data)?;
@@ -278,13 +282,21 @@ impl Synthetic {
             })
             .collect::<Result<_>>()?;
         drop((cmb, cib));
-        let mut dust = dust;
-        dust.scale_by(|l| gaussian_beam(5.0, l));
-        sets.push(dust);
+        if self.dust {
+            let mut dust = dust;
+            dust.scale_by(|l| gaussian_beam(5.0, l));
+            sets.push(dust);
+        }
         let refs: Vec<&Alm> = sets.iter().collect();
-        let mut fields: Vec<Vec<f32>> = alm2map_many(&refs, self.nside)?.into_iter().map(|m| m.data).collect();
+        let mut synthesised = alm2map_many(&refs, self.nside)?.into_iter().map(|m| m.data);
+        drop(refs);
+        let mut fields: Vec<Vec<f32>> = models
+            .iter()
+            .map(|m| if gaussian && m.ghz > 0.0 { synthesised.next() } else { None })
+            .map(|f| f.unwrap_or_else(|| vec![0.0; npix]))
+            .collect();
+        let dust_field = if self.dust { synthesised.next().unwrap_or_default() } else { Vec::new() };
         drop(sets);
-        let dust_field = fields.pop().unwrap_or_default();
         let grid = Grid::new(self.nside, Ordering::Ring)?;
         for (map, m) in fields.iter_mut().zip(models) {
             if m.ghz == 0.0 {
@@ -293,8 +305,8 @@ impl Synthetic {
             let monopole = if self.cib { CIB_MONOPOLE_353 * m.cib * m.per_mjy() } else { 0.0 };
             let dust_scale = if self.dust { m.dust * m.per_mjy() } else { 0.0 };
             map.par_iter_mut().enumerate().for_each(|(p, v)| {
-                let g = dust_field[p] as f64;
                 let dust = if dust_scale != 0.0 {
+                    let g = dust_field[p] as f64;
                     let (_, b) = grid.pix2ang(p as u64);
                     dust_envelope(b) * (DUST_LOG_SIGMA * g - DUST_LOG_SIGMA * DUST_LOG_SIGMA / 2.0).exp()
                 } else {
@@ -303,7 +315,6 @@ impl Synthetic {
                 *v = (*v as f64 + monopole + dust_scale * dust) as f32;
             });
         }
-        debug_assert!(fields.iter().all(|f| f.len() == npix));
         Ok(fields)
     }
 
