@@ -46,11 +46,7 @@ impl Alm {
     pub fn gaussian(cl: &[f64], rng: &mut impl Rng) -> Self {
         let lmax = cl.len().saturating_sub(1);
         let mut alm = Alm::zeros(lmax);
-        let mut normal = || {
-            // Box–Muller: rand's own normal lives in rand_distr, one more crate for one line.
-            let (u, v): (f64, f64) = (rng.gen::<f64>().max(f64::MIN_POSITIVE), rng.gen());
-            (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
-        };
+        let mut normal = || standard_normal(rng);
         for m in 0..=lmax {
             for (l, &c) in cl.iter().enumerate().skip(m) {
                 let sd = c.max(0.0).sqrt();
@@ -104,6 +100,12 @@ impl Alm {
             })
             .collect()
     }
+}
+
+/// A standard normal draw (Box–Muller: rand's own normal lives in rand_distr, one more crate for one line).
+pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
+    let (u, v): (f64, f64) = (rng.gen::<f64>().max(f64::MIN_POSITIVE), rng.gen());
+    (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
 }
 
 /// Gaussian beam transfer b_ℓ = exp(−ℓ(ℓ+1)σ²/2), σ = FWHM/√(8 ln 2).

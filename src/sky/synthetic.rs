@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::sht::{alm2map_many, gaussian_beam, Alm};
+use super::sht::{alm2map_many, gaussian_beam, standard_normal as normal, Alm};
 use super::{galactic_to_icrs, unit_vector, Band, Grid, HealpixMap, Ordering, Sky};
 use crate::catalog::Catalogs;
 use crate::cosmology::{e_of_z, r500_mpc, theta_arcmin};
@@ -443,11 +443,6 @@ const CIB_MONOPOLE_353: f64 = 0.13;
 /// Width of the log-normal dust field.
 const DUST_LOG_SIGMA: f64 = 0.5;
 
-fn normal(rng: &mut impl Rng) -> f64 {
-    let (u, v): (f64, f64) = (rng.gen::<f64>().max(f64::MIN_POSITIVE), rng.gen());
-    (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
-}
-
 /// ν^β B_ν(T) up to a constant (ν in GHz).
 fn greybody(ghz: f64, t: f64, beta: f64) -> f64 {
     let x = 0.047_992_4 * ghz / t; // hν/kT
@@ -693,13 +688,7 @@ fn paint_clusters(
     for c in clusters {
         let q = sigma_of(fwhm) / c.theta500;
         let reach = TRUNCATION + 3.0 * q;
-        let centre = unit_vector(c.l, c.b);
-        let radius_deg = (reach * c.theta500 / 60.0).min(5.0);
-        for p in grid.query_disc(c.l, c.b, radius_deg, true) {
-            let (pl, pb) = grid.pix2ang(p);
-            let v = unit_vector(pl, pb);
-            let d =
-                (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
+        for (p, d) in disc(grid, c.l, c.b, (reach * c.theta500 / 60.0).min(5.0)) {
             let value = beamed.at(profile, q, d / c.theta500);
             map[p as usize] += (value * c.y_scale * per_y) as f32;
         }
@@ -746,6 +735,17 @@ impl ClusterSz {
     }
 }
 
+/// The pixels of `grid` within `radius_deg` of (l, b), each with its distance in arcmin.
+fn disc(grid: Grid, l: f64, b: f64, radius_deg: f64) -> impl Iterator<Item = (u64, f64)> {
+    let centre = unit_vector(l, b);
+    grid.query_disc(l, b, radius_deg, true).into_iter().map(move |p| {
+        let (pl, pb) = grid.pix2ang(p);
+        let v = unit_vector(pl, pb);
+        let cos = (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0);
+        (p, cos.acos().to_degrees() * 60.0)
+    })
+}
+
 /// An injected compact source.
 #[derive(Debug, Clone)]
 struct Source {
@@ -766,12 +766,7 @@ fn paint_sources(map: &mut [f32], grid: Grid, sources: &[Source], m: &BandModel,
         let sigma = (sigma_of(fwhm).powi(2) + sigma_of(s.size_arcmin).powi(2)).sqrt().max(pixel / 2.0);
         let omega = 2.0 * PI * (sigma / 60.0).to_radians().powi(2);
         let peak = s.flux[k] * 1e-6 / omega * m.per_mjy();
-        let centre = unit_vector(s.l, s.b);
-        for p in grid.query_disc(s.l, s.b, 4.0 * sigma / 60.0, true) {
-            let (pl, pb) = grid.pix2ang(p);
-            let v = unit_vector(pl, pb);
-            let d =
-                (v[0] * centre[0] + v[1] * centre[1] + v[2] * centre[2]).clamp(-1.0, 1.0).acos().to_degrees() * 60.0;
+        for (p, d) in disc(grid, s.l, s.b, 4.0 * sigma / 60.0) {
             map[p as usize] += (peak * (-d * d / (2.0 * sigma * sigma)).exp()) as f32;
         }
     }
