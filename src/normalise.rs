@@ -272,12 +272,7 @@ const SELECT_COPY: usize = 1 << 20;
 /// min/max so ranks stay exact, until few values remain; those are copied and selected. The value
 /// just above the range is tracked, so both middle ranks of an even count come from one search.
 fn kth_pair(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync), k: usize) -> Result<(f64, f64)> {
-    let (mut lo, mut hi, nan) = chunks
-        .par_iter()
-        .flat_map_iter(|c| c.iter())
-        .map(|&x| f(x))
-        .fold(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), v| (a.min(v), b.max(v), n || v.is_nan()))
-        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), (c, d, m)| (a.min(c), b.max(d), n || m));
+    let (mut lo, mut hi, nan) = range(chunks, f);
     ensure_param!(!nan, "median", "the values contain NaN");
     let mut below = 0usize; // values < lo
     let mut count: usize = chunks.iter().map(|c| c.len()).sum(); // values in [lo, hi]
@@ -316,6 +311,16 @@ fn kth_pair(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync), k: usize) -> Re
         }
         (lo, hi) = (hist.min[b], hist.max[b]);
     }
+}
+
+/// Min and max of `f(x)` over `chunks` (NaN ignored) and whether a NaN was seen.
+fn range(chunks: &[&[f32]], f: &(impl Fn(f32) -> f64 + Sync)) -> (f64, f64, bool) {
+    chunks
+        .par_iter()
+        .flat_map_iter(|c| c.iter())
+        .map(|&x| f(x))
+        .fold(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), v| (a.min(v), b.max(v), n || v.is_nan()))
+        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY, false), |(a, b, n), (c, d, m)| (a.min(c), b.max(d), n || m))
 }
 
 struct Hist {
@@ -368,12 +373,12 @@ impl Hist {
 /// A·exp(−(x−μ)²/2σ²) fitted to the mirrored histogram (Levenberg–Marquardt from the mirrored
 /// histogram's moments); returns |σ|. `tests/fixtures/make_fixtures.py` does the same with scipy.
 pub fn mode_fit_sigma(chunks: &[&[f32]]) -> Result<f64> {
-    let (lo, hi) = chunks
-        .par_iter()
-        .flat_map_iter(|c| c.iter())
-        .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x as f64), b.max(x as f64)))
-        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), (c, d)| (a.min(c), b.max(d)));
-    ensure_param!(lo.is_finite() && hi.is_finite() && hi > lo, "fit_up_to_mode", "needs finite, non-constant values");
+    let (lo, hi, nan) = range(chunks, &|x| x as f64);
+    ensure_param!(
+        !nan && lo.is_finite() && hi.is_finite() && hi > lo,
+        "fit_up_to_mode",
+        "needs finite, non-constant values"
+    );
     let nb = MODE_FIT_BINS;
     // numpy.linspace's arithmetic, so bins agree with numpy.histogram to the last bit.
     let step = (hi - lo) / nb as f64;

@@ -162,7 +162,9 @@ pub(crate) fn info_df(info: &[PatchInfo]) -> Result<DataFrame> {
             Frame::Galactic => galactic_to_icrs(l, b),
         })
         .collect();
-    let list = |f: &dyn Fn(&PatchInfo) -> Series| -> ListChunked { info.iter().map(f).collect() };
+    let list = |name: &str, f: &dyn Fn(&PatchInfo) -> Series| -> Column {
+        info.iter().map(f).collect::<ListChunked>().with_name(name.into()).into_column()
+    };
     let columns = vec![
         Column::new("id".into(), info.iter().map(|p| p.id).collect::<Vec<_>>()),
         Column::new("glon".into(), gal.iter().map(|g| g.0).collect::<Vec<_>>()),
@@ -182,21 +184,15 @@ pub(crate) fn info_df(info: &[PatchInfo]) -> Result<DataFrame> {
             info.iter().map(|p| p.projection.transform().index() as u32).collect::<Vec<_>>(),
         ),
         Column::new("n_clusters".into(), info.iter().map(|p| p.n_inside() as u32).collect::<Vec<_>>()),
-        list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()))
-            .with_name("cluster_names".into())
-            .into_column(),
-        list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.index).collect::<Vec<_>>()))
-            .with_name("cluster_index".into())
-            .into_column(),
-        list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.i).collect::<Vec<_>>()))
-            .with_name("cluster_i".into())
-            .into_column(),
-        list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.j).collect::<Vec<_>>()))
-            .with_name("cluster_j".into())
-            .into_column(),
-        list(&|p| Series::new("".into(), p.clusters.iter().map(|c| c.theta500_arcmin).collect::<Vec<_>>()))
-            .with_name("cluster_theta500_arcmin".into())
-            .into_column(),
+        list("cluster_names", &|p| {
+            Series::new("".into(), p.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>())
+        }),
+        list("cluster_index", &|p| Series::new("".into(), p.clusters.iter().map(|c| c.index).collect::<Vec<_>>())),
+        list("cluster_i", &|p| Series::new("".into(), p.clusters.iter().map(|c| c.i).collect::<Vec<_>>())),
+        list("cluster_j", &|p| Series::new("".into(), p.clusters.iter().map(|c| c.j).collect::<Vec<_>>())),
+        list("cluster_theta500_arcmin", &|p| {
+            Series::new("".into(), p.clusters.iter().map(|c| c.theta500_arcmin).collect::<Vec<_>>())
+        }),
     ];
     Ok(DataFrame::new(info.len(), columns)?)
 }
