@@ -119,12 +119,34 @@ pub fn run(params: &Params) -> Result<RunReport> {
     let missing: Vec<Stage> =
         [sky_stage, Stage::Patches, Stage::Train, Stage::Detect].into_iter().filter(|s| !s.is_built()).collect();
     let dataset = if sky_stage.is_built() {
-        let sky = Sky::load(params)?;
+        let sky = load_sky(params, true)?;
         Some(dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, None, true)?)
     } else {
         None
     };
     Ok(RunReport { dirs, catalogs: summary, split_counts, dataset, missing })
+}
+
+/// [`Sky::load`], saying on stderr (when `progress`) what is loaded and how long it took: the step
+/// lines also show where progress bars cannot (stderr not a terminal, e.g. a Slurm job's log).
+pub fn load_sky(params: &Params, progress: bool) -> Result<Sky> {
+    let t = std::time::Instant::now();
+    if progress {
+        let what = match params.sky {
+            SkySource::Synthetic => {
+                format!("synthesising the Planck-like sky, nside {}, seed {}", params.nside, params.seed)
+            }
+            SkySource::Planck => {
+                format!("reading the Planck maps from {}", params.path.join(&params.planck_path).display())
+            }
+        };
+        eprintln!("sky: {what} ({} bands)…", params.bands.len());
+    }
+    let sky = Sky::load(params)?;
+    if progress {
+        eprintln!("sky: ready in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    Ok(sky)
 }
 
 /// What the dataset stage produced.
@@ -174,6 +196,7 @@ pub fn dataset_stage(
         }
         if progress {
             sampler = sampler.progress(bar(split.name()));
+            eprintln!("{}: planning, cutting, normalising and labelling patches…", split.name());
         }
         let written = crate::dataset::write_split(
             &dirs.files,
@@ -183,6 +206,9 @@ pub fn dataset_stage(
             &normaliser,
             Disk::from_params(&params.disk_radius, params.seed),
         )?;
+        if progress {
+            eprintln!("{}: {} patches written to {}", split.name(), written.patches, written.npz.display());
+        }
         files.extend([written.npz, written.parquet]);
         names.push(split.name());
         counts.push(written.patches as u32);

@@ -138,6 +138,7 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
     let o = xcluster(dir.path(), &["--params", "p.toml", "dataset", "--nodes", "2"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
+    assert!(out.contains("sky: reading the Planck maps") && out.contains("train: "), "step lines on stderr: {out}");
     let day = std::fs::read_dir(dir.path().join("output/planck_z")).unwrap().next().unwrap().unwrap().path();
     let files = day.join("files");
     let norm = xcluster::normalise::Normaliser::load(files.join("normaliser.json")).unwrap();

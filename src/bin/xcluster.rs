@@ -173,7 +173,7 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     params.validate()?;
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
-    let sky = xcluster::sky::Sky::load(params)?;
+    let sky = pipeline::load_sky(params, true)?;
     let stage = pipeline::dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, shard, true)?;
     println!("{}", stage.normaliser.df()?);
     println!("{}", stage.summary);
