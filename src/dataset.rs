@@ -8,8 +8,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array4, ArrayView4};
-use ndarray_npy::{NpzReader, NpzWriter};
+use std::io::Write;
+
+use ndarray::Array4;
+use ndarray_npy::NpzReader;
 use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -130,22 +132,14 @@ impl Dataset {
     pub fn save(&self, dir: impl AsRef<Path>, stem: &str) -> Result<(PathBuf, PathBuf)> {
         let dir = dir.as_ref();
         let (npz, parquet) = (dir.join(format!("{stem}.npz")), dir.join(format!("{stem}.parquet")));
-        let (n, c, s) = (self.len(), self.patches.bands().len(), self.patches.size());
-        let shape_err = |e: ndarray::ShapeError| Error::param("dataset", e.to_string());
-        let inputs =
-            ArrayView4::from_shape((n, c, s, s), self.inputs()).map_err(shape_err)?.permuted_axes([0, 2, 3, 1]);
-        let masks = ArrayView4::from_shape((n, s, s, 1), &self.masks[..]).map_err(shape_err)?;
-        let bands: Vec<u8> = self.patches.bands().iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
-        write_atomic(&npz, |f| {
-            let mut w = NpzWriter::new(f);
-            w.add_array("inputs", &inputs).map_err(std::io::Error::other)?;
-            w.add_array("masks", &masks).map_err(std::io::Error::other)?;
-            w.add_array("bands", &ndarray::aview1(&bands)).map_err(std::io::Error::other)?;
-            let normalised = [self.patches.is_normalised() as u8];
-            w.add_array("normalised", &ndarray::aview1(&normalised)).map_err(std::io::Error::other)?;
-            w.finish().map_err(std::io::Error::other)?;
-            Ok(())
-        })?;
+        let layout = NpzLayout { n: self.len(), size: self.patches.size(), bands: self.patches.bands() };
+        write_npz(
+            &npz,
+            &layout,
+            self.patches.is_normalised(),
+            |w| w.write_all(&nhwc_bytes(&self.patches)),
+            |w| w.write_all(&f32_bytes(&self.masks)),
+        )?;
         write_parquet(&parquet, &mut self.df()?)?;
         Ok((npz, parquet))
     }
@@ -217,45 +211,35 @@ pub fn write_split(
     normaliser: &crate::normalise::Normaliser,
     disk: crate::labels::Disk,
 ) -> Result<SplitFiles> {
-    use std::io::Write;
-    let nside = sky.nside().ok_or_else(|| Error::param("sky", "has no bands to cut patches from"))?;
-    let plan = sampler.plan(nside)?;
+    let plan = sampler.plan(crate::patches::sky_nside(sky)?)?;
     let n = plan.len();
     let size = sampler.patch_size() as usize;
     let bands = normaliser.bands().to_vec();
     let npz = dir.join(format!("{stem}.npz"));
     let parquet = dir.join(format!("{stem}.parquet"));
     let mut mask_pixels: Vec<u32> = Vec::with_capacity(n);
-    write_atomic(&npz, |file| {
-        let mut zip = ::zip::ZipWriter::new(file);
-        let options = ::zip::write::SimpleFileOptions::default()
-            .compression_method(::zip::CompressionMethod::Stored)
-            .large_file(true);
-        let err = |e: ::zip::result::ZipError| std::io::Error::other(e);
-        let other = |e: Error| std::io::Error::other(e.to_string());
-        zip.start_file("inputs.npy", options).map_err(err)?;
-        zip.write_all(&npy_header("<f4", &[n, size, size, bands.len()]))?;
-        for chunk in plan.chunks(STREAM_CHUNK) {
-            let patches = normaliser.apply(sampler.cut(sky, chunk.to_vec()).map_err(other)?).map_err(other)?;
-            zip.write_all(&nhwc_bytes(&patches))?;
-        }
-        zip.start_file("masks.npy", options).map_err(err)?;
-        zip.write_all(&npy_header("<f4", &[n, size, size, 1]))?;
-        for chunk in plan.chunks(STREAM_CHUNK) {
-            let masks = crate::labels::masks_of(chunk, size, disk).map_err(other)?;
-            mask_pixels.extend(masks.chunks(size * size).map(|m| m.iter().filter(|&&v| v > 0.5).count() as u32));
-            zip.write_all(&masks.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
-        }
-        let names = bands.iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
-        zip.start_file("bands.npy", options).map_err(err)?;
-        zip.write_all(&npy_header("|u1", &[names.len()]))?;
-        zip.write_all(&names)?;
-        zip.start_file("normalised.npy", options).map_err(err)?;
-        zip.write_all(&npy_header("|u1", &[1]))?;
-        zip.write_all(&[1])?;
-        zip.finish().map_err(err)?;
-        Ok(())
-    })?;
+    let layout = NpzLayout { n, size, bands: &bands };
+    let other = |e: Error| std::io::Error::other(e.to_string());
+    write_npz(
+        &npz,
+        &layout,
+        true,
+        |w| {
+            for chunk in plan.chunks(STREAM_CHUNK) {
+                let patches = normaliser.apply(sampler.cut(sky, chunk.to_vec()).map_err(other)?).map_err(other)?;
+                w.write_all(&nhwc_bytes(&patches))?;
+            }
+            Ok(())
+        },
+        |w| {
+            for chunk in plan.chunks(STREAM_CHUNK) {
+                let masks = crate::labels::masks_of(chunk, size, disk).map_err(other)?;
+                mask_pixels.extend(masks.chunks(size * size).map(|m| m.iter().filter(|&&v| v > 0.5).count() as u32));
+                w.write_all(&f32_bytes(&masks))?;
+            }
+            Ok(())
+        },
+    )?;
     let mut df = crate::patches::info_df(&plan)?;
     let labelled: u64 = mask_pixels.iter().map(|&m| m as u64).sum();
     df.with_column(Column::new("mask_pixels".into(), mask_pixels))?;
@@ -265,6 +249,53 @@ pub fn write_split(
     seen.dedup();
     let pixels = (n * size * size).max(1) as f64;
     Ok(SplitFiles { npz, parquet, patches: n, clusters_seen: seen.len(), labelled_fraction: labelled as f64 / pixels })
+}
+
+/// Shape of a dataset's `.npz`: patches, side, bands.
+struct NpzLayout<'a> {
+    n: usize,
+    size: usize,
+    bands: &'a [Band],
+}
+
+/// Write a dataset `.npz` atomically: `inputs` (N×H×W×C) and `masks` (N×H×W×1) float32, whose bytes
+/// the two callbacks write in order (so they can be produced chunk by chunk), then `bands` and
+/// `normalised`. Uncompressed zip64, readable by numpy and ndarray-npy.
+fn write_npz(
+    path: &Path,
+    layout: &NpzLayout<'_>,
+    normalised: bool,
+    inputs: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    masks: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let NpzLayout { n, size, bands } = *layout;
+    write_atomic(path, |file| {
+        let mut zip = ::zip::ZipWriter::new(file);
+        let options = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored)
+            .large_file(true);
+        let err = |e: ::zip::result::ZipError| std::io::Error::other(e);
+        zip.start_file("inputs.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("<f4", &[n, size, size, bands.len()]))?;
+        inputs(&mut zip)?;
+        zip.start_file("masks.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("<f4", &[n, size, size, 1]))?;
+        masks(&mut zip)?;
+        let names = bands.iter().map(|b| b.name()).collect::<Vec<_>>().join(",").into_bytes();
+        zip.start_file("bands.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("|u1", &[names.len()]))?;
+        zip.write_all(&names)?;
+        zip.start_file("normalised.npy", options).map_err(err)?;
+        zip.write_all(&npy_header("|u1", &[1]))?;
+        zip.write_all(&[normalised as u8])?;
+        zip.finish().map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Little-endian bytes of f32 values.
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// A `.npy` version 1.0 header for a C-ordered array of `descr` and `shape`, padded to 64 bytes.

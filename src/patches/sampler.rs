@@ -450,7 +450,7 @@ impl Iterator for PatchStream<'_> {
     }
 }
 
-fn sky_nside(sky: &Sky) -> Result<u32> {
+pub(crate) fn sky_nside(sky: &Sky) -> Result<u32> {
     sky.nside().ok_or_else(|| Error::param("sky", "has no bands to cut patches from"))
 }
 
