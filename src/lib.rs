@@ -46,6 +46,7 @@ pub mod cosmology;
 pub mod dataset;
 mod error;
 pub mod labels;
+pub mod model;
 pub mod normalise;
 pub mod output;
 pub mod params;

@@ -1,0 +1,295 @@
+//! Building blocks shared by the networks, named after keras-unet-collection's `layer_utils`
+//! (`CONV_stack`, `encode_layer`, `decode_layer`) so each network file reads like its reference.
+//!
+//! Every block maps an NCHW tensor to an NCHW tensor; spatial sizes are "same" unless stated.
+//! Convolutions carry a bias only when no batch norm follows them (`use_bias = not batch_norm`),
+//! which is what makes parameter counts equal the Keras ones.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{activation, Device, Tensor};
+
+/// The non-linearity after a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ActKind {
+    /// max(0, x).
+    Relu,
+    /// Keras `PReLU()` with its default (no shared axes): one learned slope per channel *and* pixel,
+    /// so it needs the spatial size of its input.
+    PRelu,
+}
+
+/// An activation module: ReLU, or a PReLU whose slopes are a `[C, H, W]` parameter (Keras default).
+#[derive(Module, Debug)]
+pub struct Act {
+    /// PReLU slopes `[C, H, W]`, initialised to 0 as in Keras; `None` means ReLU.
+    alpha: Option<Param<Tensor<3>>>,
+}
+
+impl Act {
+    /// A ReLU, or a PReLU for `channels` maps of `size`×`size` pixels.
+    pub fn new(kind: ActKind, channels: usize, size: usize, device: &Device) -> Self {
+        let alpha = match kind {
+            ActKind::Relu => None,
+            ActKind::PRelu => {
+                Some(Initializer::Zeros.init([channels, size, size], device))
+            }
+        };
+        Self { alpha }
+    }
+
+    /// # Shapes
+    /// `[N, C, H, W]` → `[N, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.alpha {
+            None => activation::relu(x),
+            Some(alpha) => {
+                // PReLU: x for x > 0, α·x otherwise; α broadcast over the batch.
+                let alpha = alpha.val().unsqueeze::<4>(); // [1, C, H, W]
+                let positive = activation::relu(x.clone());
+                let negative = x - positive.clone();
+                positive + negative * alpha
+            }
+        }
+    }
+}
+
+/// A `k`×`k` convolution with "same" padding (and dilation), bias iff `bias`.
+pub fn conv(cin: usize, cout: usize, k: usize, dilation: usize, bias: bool, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(PaddingConfig2d::Same)
+        .with_dilation([dilation, dilation])
+        .with_bias(bias)
+        .init(device)
+}
+
+/// Conv → (BatchNorm) → activation: one layer of Keras' `CONV_stack`.
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    conv: Conv2d,
+    bn: Option<BatchNorm>,
+    act: Act,
+}
+
+/// Options of a convolution layer: kernel, dilation, batch norm, activation, spatial size (for PReLU).
+#[derive(Debug, Clone, Copy)]
+pub struct ConvOpts {
+    /// Kernel size (square).
+    pub kernel: usize,
+    /// Dilation rate.
+    pub dilation: usize,
+    /// Batch normalisation after the convolution (then the convolution has no bias).
+    pub batch_norm: bool,
+    /// The activation.
+    pub act: ActKind,
+    /// Spatial size of the layer's output, needed by PReLU only.
+    pub size: usize,
+}
+
+impl ConvOpts {
+    /// 3×3, no dilation, ReLU, with or without batch norm.
+    pub fn relu3(batch_norm: bool) -> Self {
+        Self { kernel: 3, dilation: 1, batch_norm, act: ActKind::Relu, size: 0 }
+    }
+    /// The same options with another kernel size.
+    pub fn kernel(self, kernel: usize) -> Self {
+        Self { kernel, ..self }
+    }
+    /// The same options with another dilation rate.
+    pub fn dilation(self, dilation: usize) -> Self {
+        Self { dilation, ..self }
+    }
+    /// The same options at another spatial size (PReLU).
+    pub fn size(self, size: usize) -> Self {
+        Self { size, ..self }
+    }
+}
+
+impl ConvBnAct {
+    /// A convolution `cin` → `cout` with `opts`.
+    pub fn new(cin: usize, cout: usize, opts: ConvOpts, device: &Device) -> Self {
+        Self {
+            conv: conv(cin, cout, opts.kernel, opts.dilation, !opts.batch_norm, device),
+            bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
+            act: Act::new(opts.act, cout, opts.size, device),
+        }
+    }
+
+    /// # Shapes
+    /// `[N, cin, H, W]` → `[N, cout, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(x);
+        let x = match &self.bn {
+            Some(bn) => bn.forward(x),
+            None => x,
+        };
+        self.act.forward(x)
+    }
+}
+
+/// `stack` layers of [`ConvBnAct`]: Keras' `CONV_stack`.
+#[derive(Module, Debug)]
+pub struct ConvStack {
+    layers: Vec<ConvBnAct>,
+}
+
+impl ConvStack {
+    /// `stack` convolutions, the first `cin` → `cout`, the others `cout` → `cout`.
+    pub fn new(cin: usize, cout: usize, stack: usize, opts: ConvOpts, device: &Device) -> Self {
+        let layers = (0..stack)
+            .map(|i| ConvBnAct::new(if i == 0 { cin } else { cout }, cout, opts, device))
+            .collect();
+        Self { layers }
+    }
+
+    /// # Shapes
+    /// `[N, cin, H, W]` → `[N, cout, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+    }
+}
+
+/// Halve the spatial size: 2×2 max-pooling, or a strided 2×2 convolution (+BN, activation),
+/// Keras' `encode_layer(pool=True|False)`.
+#[derive(Module, Debug)]
+pub struct Down {
+    pool: Option<MaxPool2d>,
+    conv: Option<Conv2d>,
+    bn: Option<BatchNorm>,
+    act: Option<Act>,
+}
+
+impl Down {
+    /// 2×2 max-pooling.
+    pub fn max_pool() -> Self {
+        Self { pool: Some(MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()), conv: None, bn: None, act: None }
+    }
+
+    /// A 2×2 stride-2 convolution `cin` → `cout`, then batch norm (if `opts.batch_norm`) and the activation
+    /// at the output size `opts.size`.
+    pub fn strided(cin: usize, cout: usize, opts: ConvOpts, device: &Device) -> Self {
+        Self {
+            pool: None,
+            conv: Some(
+                Conv2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).with_bias(!opts.batch_norm).init(device),
+            ),
+            bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
+            act: Some(Act::new(opts.act, cout, opts.size, device)),
+        }
+    }
+
+    /// # Shapes
+    /// `[N, C, H, W]` → `[N, C', H/2, W/2]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(pool) = &self.pool {
+            return pool.forward(x);
+        }
+        let mut x = self.conv.as_ref().map_or(x.clone(), |c| c.forward(x));
+        if let Some(bn) = &self.bn {
+            x = bn.forward(x);
+        }
+        match &self.act {
+            Some(act) => act.forward(x),
+            None => x,
+        }
+    }
+}
+
+/// Double the spatial size: bilinear up-sampling, or a 3×3 stride-2 transposed convolution (with
+/// bias) + BN + activation, Keras' `decode_layer(unpool=True|False)`.
+#[derive(Module, Debug)]
+pub struct Up {
+    conv: Option<ConvTranspose2d>,
+    bn: Option<BatchNorm>,
+    act: Option<Act>,
+}
+
+impl Up {
+    /// Bilinear ×2 up-sampling (Keras `UpSampling2D(interpolation='bilinear')`: half-pixel centres).
+    pub fn bilinear() -> Self {
+        Self { conv: None, bn: None, act: None }
+    }
+
+    /// A `k`×`k` stride-2 transposed convolution `cin` → `cout` ("same": output exactly 2× the input),
+    /// then batch norm and the activation (at the output size `opts.size`) when `opts.batch_norm`.
+    /// Keras applies the activation only together with batch norm here.
+    pub fn transposed(cin: usize, cout: usize, k: usize, opts: ConvOpts, device: &Device) -> Self {
+        // Keras "same" for stride 2: total padding k - 2 split low/high; output_padding fixes the odd case.
+        let pad = (k - 1) / 2;
+        let pad_out = 2 + 2 * pad - k;
+        Self {
+            conv: Some(
+                ConvTranspose2dConfig::new([cin, cout], [k, k])
+                    .with_stride([2, 2])
+                    .with_padding([pad, pad])
+                    .with_padding_out([pad_out, pad_out])
+                    .init(device),
+            ),
+            bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
+            act: opts.batch_norm.then(|| Act::new(opts.act, cout, opts.size, device)),
+        }
+    }
+
+    /// # Shapes
+    /// `[N, C, H, W]` → `[N, C', 2H, 2W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let Some(conv) = &self.conv else {
+            return upsample(x, 2);
+        };
+        let mut x = conv.forward(x);
+        if let Some(bn) = &self.bn {
+            x = bn.forward(x);
+        }
+        match &self.act {
+            Some(act) => act.forward(x),
+            None => x,
+        }
+    }
+}
+
+/// Bilinear up-sampling by an integer `factor` with half-pixel centres (Keras `UpSampling2D`).
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C, factor·H, factor·W]`
+pub fn upsample(x: Tensor<4>, factor: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    resize(x, [h * factor, w * factor])
+}
+
+/// Bilinear resize to `size` with half-pixel centres (no corner alignment).
+pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_align_corners(false)
+            .with_output_size(size),
+    )
+}
+
+/// 1×1 convolution to one channel followed by a sigmoid: the probability head every network ends with.
+#[derive(Module, Debug)]
+pub struct Head {
+    conv: Conv2d,
+}
+
+impl Head {
+    /// A 1×1 convolution `cin` → 1 (with bias).
+    pub fn new(cin: usize, device: &Device) -> Self {
+        Self { conv: conv(cin, 1, 1, 1, true, device) }
+    }
+
+    /// # Shapes
+    /// `[N, cin, H, W]` → `[N, 1, H, W]`, values in (0, 1)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        activation::sigmoid(self.conv.forward(x))
+    }
+}
+
+/// Concatenate along channels.
+pub fn cat(xs: Vec<Tensor<4>>) -> Tensor<4> {
+    Tensor::cat(xs, 1)
+}

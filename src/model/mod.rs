@@ -1,0 +1,211 @@
+//! The networks: eight U-Net-family architectures (burn; CPU `flex` backend by default, CUDA with
+//! the `cuda` feature), one file each, sharing [`blocks`].
+//!
+//! In: `[N, bands, H, W]` normalised patches (H = W = 64 by default, divisible by 2^levels);
+//! out: `[N, 1, H, W]` cluster probabilities (sigmoid, never softmax on one channel — the
+//! original's bug). [`Architecture`] names a network, [`NetConfig`] adds its widths and the number
+//! of bands, [`NetConfig::init`] builds a [`Net`].
+
+pub mod attn_unet;
+pub mod blocks;
+pub mod r2unet;
+pub mod resunet_a;
+pub mod u2net;
+pub mod unet;
+pub mod unet_3plus;
+pub mod unet_plus;
+pub mod vnet;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ensure_param, named_enum, Result};
+
+/// A network architecture, by the name used in the params file (`model = "unet"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Architecture {
+    /// The original xCluster U-Net (encoder 32-64-128-256 with batch norm, transposed-conv decoder).
+    Unet,
+    /// keras-unet-collection `unet_2d` ([64,128,256,512], no batch norm, bilinear up).
+    Unet2d,
+    /// V-Net (Milletari 2016), keras-unet-collection `vnet_2d`.
+    Vnet,
+    /// Recurrent residual U-Net (Alom 2018), `r2_unet_2d`.
+    R2uNet,
+    /// UNet++ (Zhou 2018), `unet_plus_2d`.
+    UnetPlus,
+    /// Attention U-Net (Oktay 2018), `att_unet_2d`.
+    AttnNet,
+    /// ResUNet-a (Diakogiannis 2020), `resunet_a_2d`.
+    ResunetA,
+    /// U²-Net (Qin 2020), `u2net_2d`.
+    U2net,
+    /// UNet 3+ (Huang 2020), `unet_3plus_2d`.
+    Unet3plus,
+}
+
+named_enum!(Architecture, "model");
+
+impl Architecture {
+    /// Every architecture, the original U-Net first.
+    pub const ALL: [Architecture; 9] = [
+        Self::Unet,
+        Self::Unet2d,
+        Self::Vnet,
+        Self::R2uNet,
+        Self::UnetPlus,
+        Self::AttnNet,
+        Self::ResunetA,
+        Self::U2net,
+        Self::Unet3plus,
+    ];
+
+    /// The name used in params files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unet => "unet",
+            Self::Unet2d => "unet_2d",
+            Self::Vnet => "vnet",
+            Self::R2uNet => "r2u_net",
+            Self::UnetPlus => "unet_plus",
+            Self::AttnNet => "attn_net",
+            Self::ResunetA => "resunet_a",
+            Self::U2net => "u2net",
+            Self::Unet3plus => "unet_3plus",
+        }
+    }
+
+    /// Parse a name from the params file; also accepts `attn_unet` for `attn_net` and `unet_standard`
+    /// for `unet_2d`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "attn_unet" => Ok(Self::AttnNet),
+            "unet_standard" => Ok(Self::Unet2d),
+            other => other.parse(),
+        }
+    }
+
+    /// The reference encoder widths: [32, 64, 128, 256] for the original U-Net, [16, 32, 64, 128, 256]
+    /// for V-Net, [64, 128, 256, 512] for the others.
+    pub fn default_filters(self) -> Vec<usize> {
+        match self {
+            Self::Unet => vec![32, 64, 128, 256],
+            Self::Vnet => vec![16, 32, 64, 128, 256],
+            _ => vec![64, 128, 256, 512],
+        }
+    }
+}
+
+/// What to build: an architecture, its widths and the number of input bands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// The architecture.
+    pub architecture: Architecture,
+    /// Number of input channels (bands).
+    pub bands: usize,
+    /// Encoder widths, finest level first (see [`Architecture::default_filters`]).
+    pub filters: Vec<usize>,
+}
+
+impl NetConfig {
+    /// The reference configuration of `architecture` for `bands` input channels.
+    pub fn new(architecture: Architecture, bands: usize) -> Self {
+        Self { architecture, bands, filters: architecture.default_filters() }
+    }
+
+    /// Encoder widths (finest first); every architecture scales its other widths with them.
+    pub fn filters(mut self, filters: &[usize]) -> Self {
+        self.filters = filters.to_vec();
+        self
+    }
+
+    /// Check the configuration: at least one band, two levels, non-zero widths.
+    pub fn validate(&self) -> Result<()> {
+        ensure_param!(self.bands >= 1, "model", "bands must be at least 1, got {}", self.bands);
+        ensure_param!(
+            self.filters.len() >= 2 && self.filters.iter().all(|&f| f > 0),
+            "model",
+            "filters must list at least two non-zero widths, got {:?}",
+            self.filters
+        );
+        Ok(())
+    }
+
+    /// The smallest patch side the network accepts is 2^(levels − 1); sides must be multiples of it.
+    pub fn size_multiple(&self) -> usize {
+        1 << (self.filters.len() - 1)
+    }
+
+    /// Build the network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Result<Net> {
+        self.validate()?;
+        let (b, f) = (self.bands, self.filters.as_slice());
+        Ok(match self.architecture {
+            Architecture::Unet => Net::Unet(unet::XclusterUnet::new(b, f, device)),
+            Architecture::Unet2d => Net::Unet2d(unet::Unet2d::new(b, f, device)),
+            Architecture::Vnet => Net::Vnet(vnet::Vnet::new(b, f, device)),
+            Architecture::R2uNet => Net::R2uNet(r2unet::R2Unet::new(b, f, device)),
+            Architecture::UnetPlus => Net::UnetPlus(unet_plus::UnetPlus::new(b, f, device)),
+            Architecture::AttnNet => Net::AttnNet(attn_unet::AttnUnet::new(b, f, device)),
+            Architecture::ResunetA => Net::ResunetA(resunet_a::ResunetA::new(b, f, device)),
+            Architecture::U2net => Net::U2net(u2net::U2net::new(b, f, device)),
+            Architecture::Unet3plus => Net::Unet3plus(unet_3plus::Unet3plus::new(b, f, device)),
+        })
+    }
+}
+
+/// A built network of any architecture.
+#[derive(Module, Debug)]
+#[allow(missing_docs, clippy::large_enum_variant)]
+pub enum Net {
+    Unet(unet::XclusterUnet),
+    Unet2d(unet::Unet2d),
+    Vnet(vnet::Vnet),
+    R2uNet(r2unet::R2Unet),
+    UnetPlus(unet_plus::UnetPlus),
+    AttnNet(attn_unet::AttnUnet),
+    ResunetA(resunet_a::ResunetA),
+    U2net(u2net::U2net),
+    Unet3plus(unet_3plus::Unet3plus),
+}
+
+impl Net {
+    /// # Shapes
+    /// `[N, bands, H, W]` → `[N, 1, H, W]`, probabilities in (0, 1)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Net::Unet(n) => n.forward(x),
+            Net::Unet2d(n) => n.forward(x),
+            Net::Vnet(n) => n.forward(x),
+            Net::R2uNet(n) => n.forward(x),
+            Net::UnetPlus(n) => n.forward(x),
+            Net::AttnNet(n) => n.forward(x),
+            Net::ResunetA(n) => n.forward(x),
+            Net::U2net(n) => n.forward(x),
+            Net::Unet3plus(n) => n.forward(x),
+        }
+    }
+
+    /// Parameter counts `(trainable, total)`; total includes batch-norm running statistics, as
+    /// Keras' "Total params". Counted on the tensors' gradient flags, so build on an autodiff device.
+    pub fn param_counts(&self) -> (usize, usize) {
+        struct Count {
+            trainable: usize,
+            total: usize,
+        }
+        impl ModuleVisitor for Count {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let n = param.lazy_shape().num_elements();
+                self.total += n;
+                if param.val().is_require_grad() {
+                    self.trainable += n;
+                }
+            }
+        }
+        let mut count = Count { trainable: 0, total: 0 };
+        self.visit(&mut count);
+        (count.trainable, count.total)
+    }
+}

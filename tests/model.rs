@@ -1,0 +1,77 @@
+//! Networks: parameter counts equal the reference Keras models (keras-unet-collection 0.1.13 and the
+//! original xCluster U-Net, 6 bands, as listed in issue 5), and every network maps
+//! `[N, bands, 64, 64]` to `[N, 1, 64, 64]` probabilities.
+
+use burn::tensor::{Device, Distribution, Tensor};
+use xcluster::model::{Architecture, NetConfig};
+
+/// `(trainable, total)` with 6 bands; total includes batch-norm running statistics.
+fn expected(arch: Architecture) -> (usize, usize) {
+    match arch {
+        Architecture::Unet => (7_725_953, 7_727_873),
+        Architecture::Unet2d => (8_559_233, 8_559_233),
+        Architecture::Vnet => (4_606_817, 4_612_449),
+        Architecture::AttnNet => (10_887_844, 10_896_164),
+        Architecture::R2uNet => (25_348_609, 25_348_609),
+        Architecture::UnetPlus => (7_785_089, 7_785_089),
+        Architecture::ResunetA => (23_485_889, 23_507_905),
+        Architecture::U2net => (48_881_229, 48_881_229),
+        Architecture::Unet3plus => (7_640_641, 7_642_177),
+    }
+}
+
+fn check_counts(arch: Architecture) {
+    let device = Device::default().autodiff();
+    let net = NetConfig::new(arch, 6).init(&device).unwrap();
+    assert_eq!(net.param_counts(), expected(arch), "{arch}: (trainable, total) parameters");
+}
+
+/// A forward pass of a narrow copy (widths / 8) keeps the shape and gives probabilities.
+fn check_forward(arch: Architecture) {
+    let device = Device::default();
+    let filters: Vec<usize> = arch.default_filters().iter().map(|f| f / 8).collect();
+    let net = NetConfig::new(arch, 3).filters(&filters).init(&device).unwrap();
+    let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let y = net.forward(x);
+    assert_eq!(y.dims(), [2, 1, 64, 64], "{arch}");
+    let v: Vec<f32> = y.into_data().to_vec().unwrap();
+    assert!(v.iter().all(|p| (0.0..=1.0).contains(p)), "{arch}: outputs are probabilities");
+}
+
+macro_rules! arch_tests {
+    ($($name:ident => $arch:expr),* $(,)?) => {
+        mod counts { use super::*; $( #[test] fn $name() { check_counts($arch) } )* }
+        mod forward { use super::*; $( #[test] fn $name() { check_forward($arch) } )* }
+    };
+}
+
+arch_tests! {
+    unet => Architecture::Unet,
+    unet_2d => Architecture::Unet2d,
+    vnet => Architecture::Vnet,
+    attn_net => Architecture::AttnNet,
+    r2u_net => Architecture::R2uNet,
+    unet_plus => Architecture::UnetPlus,
+    resunet_a => Architecture::ResunetA,
+    u2net => Architecture::U2net,
+    unet_3plus => Architecture::Unet3plus,
+}
+
+#[test]
+fn names_parse_and_aliases() {
+    for arch in Architecture::ALL {
+        assert_eq!(Architecture::from_name(arch.name()).unwrap(), arch);
+    }
+    assert_eq!(Architecture::from_name("attn_unet").unwrap(), Architecture::AttnNet);
+    let err = Architecture::from_name("resnet").unwrap_err().to_string();
+    assert!(err.contains("unknown model \"resnet\""), "{err}");
+}
+
+#[test]
+fn invalid_configs_are_rejected_when_built() {
+    let device = Device::default();
+    let err = NetConfig::new(Architecture::Unet, 0).init(&device).unwrap_err().to_string();
+    assert!(err.contains("bands must be at least 1, got 0"), "{err}");
+    let err = NetConfig::new(Architecture::Unet, 6).filters(&[32]).init(&device).unwrap_err().to_string();
+    assert!(err.contains("at least two non-zero widths"), "{err}");
+}
