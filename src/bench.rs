@@ -288,3 +288,69 @@ pub fn run_sky(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Resu
         "peak_added_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
     )?)
 }
+
+/// Training-step speed of the networks (`xcluster bench train`): for each architecture, `warmup`
+/// untimed steps, then `steps` timed Adam steps on random `[batch, bands, 64, 64]` inputs and masks
+/// (focal Tversky loss, the original's default network widths); reports the median milliseconds per
+/// step, images per second, and the median inference time per batch.
+pub fn run_train(
+    archs: &[crate::model::Architecture],
+    batch: usize,
+    bands: usize,
+    steps: usize,
+    mut report: impl FnMut(&str, usize, f64),
+) -> Result<DataFrame> {
+    use crate::loss::Loss;
+    use crate::model::NetConfig;
+    use burn::module::Module;
+    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::tensor::{Distribution, Tensor};
+    crate::error::ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
+    let device = crate::train::default_device();
+    let ad = device.clone().autodiff();
+    let mut rows = Vec::new();
+    for &arch in archs {
+        device.seed(1);
+        let mut net = NetConfig::new(arch, bands).init(&ad)?;
+        let (_, params) = net.param_counts();
+        let mut optim = AdamConfig::new().init();
+        let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &ad);
+        let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &ad);
+        let mut times = Vec::with_capacity(steps);
+        for step in 0..steps + 2 {
+            let t = Instant::now();
+            let loss = Loss::focal_tversky().forward(net.forward(x.clone()), y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(1e-3, net, grads);
+            // Reading a value waits for the step to finish on asynchronous backends (CUDA).
+            let _: f32 = net.forward(x.clone().slice([0..1])).mean().into_scalar();
+            if step >= 2 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let infer_net = net.valid();
+        let xi = x.clone().inner();
+        let mut infer = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let _: f32 = infer_net.forward(xi.clone()).mean().into_scalar();
+            infer.push(t.elapsed().as_secs_f64());
+        }
+        let (step_s, infer_s) = (median(&mut times), median(&mut infer));
+        report(&format!("{arch}: train step"), batch, step_s);
+        rows.push((arch.name().to_string(), params as u64, step_s * 1e3, batch as f64 / step_s, infer_s * 1e3, batch as f64 / infer_s));
+    }
+    Ok(df!(
+        "model" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "params" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        "ms_per_step" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "train_images_per_s" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        "ms_per_inference_batch" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        "inference_images_per_s" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+    )?)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

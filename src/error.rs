@@ -49,6 +49,16 @@ pub enum Error {
     },
 
     /// A table operation failed inside polars.
+    /// A model checkpoint that cannot be written, read or applied.
+    #[error("model checkpoint {path}: {message}")]
+    Model {
+        /// The checkpoint folder or file.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
+    /// A polars operation failed.
     #[error("table: {0}")]
     Polars(#[from] polars::error::PolarsError),
 }
@@ -67,6 +77,11 @@ impl Error {
     /// Shorthand for [`Error::Catalog`].
     pub fn catalog(name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Catalog { name: name.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Model`].
+    pub fn model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Model { path: path.into(), message: message.into() }
     }
 
     /// Shorthand for [`Error::Io`].

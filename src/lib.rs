@@ -46,14 +46,17 @@ pub mod cosmology;
 pub mod dataset;
 mod error;
 pub mod labels;
+pub mod loss;
 pub mod model;
 pub mod normalise;
 pub mod output;
 pub mod params;
 pub mod patches;
 pub mod pipeline;
+pub mod predict;
 pub mod prelude;
 pub mod sky;
 pub mod tiles;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -13,9 +13,9 @@ use crate::error::{ensure_param, Error, Result};
 use crate::sky::Band;
 use crate::tiles::Tiling;
 
-/// Network names accepted by `model` (the original's, plus `vnet`; `attn_unet` = `attn_net`).
-pub const MODELS: [&str; 9] =
-    ["unet", "vnet", "r2u_net", "unet_plus", "attn_net", "attn_unet", "resunet_a", "u2net", "unet_3plus"];
+/// Network names accepted by `model` (the original's, plus `unet_2d` and `vnet`; `attn_unet` = `attn_net`).
+pub const MODELS: [&str; 10] =
+    ["unet", "unet_2d", "vnet", "r2u_net", "unet_plus", "attn_net", "attn_unet", "resunet_a", "u2net", "unet_3plus"];
 
 /// Loss names accepted by `loss` (the original's nine).
 pub const LOSSES: [&str; 9] = [
@@ -31,7 +31,7 @@ pub const LOSSES: [&str; 9] = [
 ];
 
 /// Optimizer names accepted by `optimizer`.
-pub const OPTIMIZERS: [&str; 2] = ["adam", "sgd"];
+pub const OPTIMIZERS: [&str; 3] = ["adam", "sgd", "rmsprop"];
 
 /// The default params file, with a comment on every key; `xcluster init` writes it.
 /// It is also the single source of the defaults: [`Params::default`] parses it.
@@ -111,6 +111,12 @@ pub struct Params {
     pub lr: f64,
     /// Early-stopping patience in epochs.
     pub patience: u32,
+    /// ReduceLROnPlateau patience in epochs, below `patience`.
+    pub lr_patience: u32,
+    /// Training steps per epoch; 0 = one pass over the training patches.
+    pub steps_per_epoch: u32,
+    /// Encoder widths of the network, finest first; empty = the architecture's reference widths.
+    pub filters: Vec<usize>,
     /// Network architecture, one of [`MODELS`].
     pub model: String,
     /// Loss function, one of [`LOSSES`].
@@ -201,6 +207,19 @@ impl Params {
         ensure_param!((1..=100_000).contains(&self.epochs), "epochs", "must be in 1…100000, got {}", self.epochs);
         ensure_param!((1..=100_000).contains(&self.batch), "batch", "must be in 1…100000, got {}", self.batch);
         ensure_param!(self.lr > 0.0 && self.lr <= 10.0, "lr", "must be in (0, 10], got {}", self.lr);
+        ensure_param!(
+            self.lr_patience >= 1 && self.lr_patience < self.patience,
+            "lr_patience",
+            "must be in 1…patience − 1 = {} so the learning rate drops before training stops, got {}",
+            self.patience.saturating_sub(1),
+            self.lr_patience
+        );
+        ensure_param!(
+            self.filters.is_empty() || (self.filters.len() >= 2 && self.filters.iter().all(|&f| (1..=4096).contains(&f))),
+            "filters",
+            "must be empty (reference widths) or list at least two widths in 1…4096, got {:?}",
+            self.filters
+        );
         one_of("model", &self.model, &MODELS)?;
         one_of("loss", &self.loss, &LOSSES)?;
         one_of("optimizer", &self.optimizer, &OPTIMIZERS)?;

@@ -56,7 +56,7 @@ impl Stage {
 
     /// Whether this version of xcluster implements the stage.
     pub fn is_built(self) -> bool {
-        matches!(self, Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches)
+        matches!(self, Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches | Stage::Train)
     }
 }
 
@@ -231,4 +231,60 @@ fn bar(split: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} patches ({per_sec}, eta {eta})")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(0).with_style(style).with_prefix(split.to_string())
+}
+
+/// What the training stage produced.
+#[derive(Debug)]
+pub struct TrainStage {
+    /// The best network, its history and normaliser.
+    pub trained: crate::train::Trained,
+    /// Where it was saved: `models/<model>/` (weights.bpk, model.json, history.csv, normaliser.json,
+    /// params.toml, plus the checkpoints best.bpk, last.bpk, optimizer.bpk to resume).
+    pub dir: PathBuf,
+}
+
+/// The training stage: fit the normaliser on the training tiles of `sky`, cut and label the validation
+/// patches once, and train `params.model` on training patches cut afresh every epoch (new shifts and
+/// rotations), checkpointing every epoch under `dirs.models/<model>/`. With `resume`, an interrupted
+/// run in that folder continues from its last completed epoch.
+pub fn train_stage(
+    params: &Params,
+    sky: &Sky,
+    catalogs: &Catalogs,
+    dirs: &OutputDirs,
+    resume: bool,
+    progress: bool,
+) -> Result<TrainStage> {
+    use crate::train::{Augmented, Model, TrainData};
+    params.validate()?;
+    let tiling = params.tiling()?;
+    let clusters = catalogs.dataset(params.dataset)?;
+    let dir = dirs.models.join(&params.model);
+    let normaliser = match resume {
+        true => Normaliser::load(dir.join("normaliser.json"))?,
+        false => Normaliser::from_params(params).fit_sky(sky, &tiling, &params.bands)?,
+    };
+    let disk = Disk::from_params(&params.disk_radius, params.seed);
+    if progress {
+        eprintln!("val: cutting, normalising and labelling the validation patches…");
+    }
+    let val_sampler = PatchSampler::val(&tiling, &clusters).params(params).bands(&params.bands);
+    let val = normaliser.apply(val_sampler.extract(sky)?)?.labels(disk)?;
+    let train_sampler = PatchSampler::train(&tiling, &clusters).params(params).bands(&params.bands);
+    let train = Augmented::new(train_sampler, sky, &normaliser, disk)?;
+    if progress {
+        eprintln!(
+            "train: {} on {} training patches per epoch (cut afresh each epoch), {} validation patches",
+            params.model,
+            train.len(),
+            val.len()
+        );
+    }
+    let trained = if resume {
+        Model::resume(&dir, &train, &val)?
+    } else {
+        Model::from_params(params)?.normaliser(normaliser.clone()).progress(progress).checkpoint(&dir).fit(&train, &val)?
+    };
+    trained.save(&dir)?;
+    Ok(TrainStage { trained, dir })
 }

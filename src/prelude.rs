@@ -4,6 +4,9 @@ pub use crate::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, M
 pub use crate::dataset::Dataset;
 pub use crate::error::{Error, Result};
 pub use crate::labels::Disk;
+pub use crate::loss::Loss;
+pub use crate::model::{Architecture, NetConfig};
+pub use crate::predict::Predictions;
 pub use crate::normalise::Normaliser;
 pub use crate::output::OutputDirs;
 pub use crate::params::Params;
@@ -13,4 +16,5 @@ pub use crate::sky::{
     Grid, HealpixMap, Ordering, Sky,
 };
 pub use crate::tiles::{Split, Tiling};
+pub use crate::train::{Augmented, Model, OptimizerKind, Trained};
 pub use polars::prelude::DataFrame;

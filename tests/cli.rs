@@ -29,7 +29,7 @@ fn run_does_the_built_stages_writes_outputs_and_lists_the_missing_ones() {
     let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("Not built yet") && !out.contains("synthetic sky") && out.contains("model training"), "{out}");
+    assert!(out.contains("Not built yet") && !out.contains("synthetic sky") && out.contains("detection"), "{out}");
     assert!(out.contains("labelled_pixels"), "the dataset stage ran on the synthetic sky: {out}");
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
     let clusters = std::fs::read_to_string(day.join("files/dataset_clusters.csv")).unwrap();
@@ -41,7 +41,7 @@ fn run_does_the_built_stages_writes_outputs_and_lists_the_missing_ones() {
 #[test]
 fn unbuilt_stages_and_bad_params_exit_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["train", "predict", "fetch"] {
+    for cmd in ["predict", "fetch"] {
         let o = xcluster(dir.path(), &[cmd]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         assert!(text(&o).contains("not built yet"), "{cmd}: {}", text(&o));
@@ -168,7 +168,7 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
     // `run` on the same params goes through the dataset stage, then names what is missing.
     let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("labelled_pixels") && text(&o).contains("model training"), "{}", text(&o));
+    assert!(text(&o).contains("labelled_pixels") && text(&o).contains("detection"), "{}", text(&o));
 }
 
 #[test]
@@ -185,4 +185,28 @@ fn synth_writes_planck_named_maps_that_the_real_data_path_reads() {
     let clusters = std::fs::read_to_string(dir.path().join("sky/truth_clusters.csv")).unwrap();
     assert!(clusters.lines().next().unwrap().starts_with("name,catalog,ra,dec,glon,glat,z,m500"));
     assert!(dir.path().join("sky/truth_sources.parquet").is_file());
+}
+
+#[test]
+fn train_writes_a_model_that_loads_and_bench_train_reports_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 2\nbatch = 8\nsteps_per_epoch = 2\n\
+                  filters = [4, 8]\npatience = 2\nlr_patience = 1\nloss = \"dice_loss\"\noptimizer = \"adam\"\nlr = 1e-3\n";
+    std::fs::write(dir.path().join("p.toml"), params).unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("val_dice"), "history printed: {}", text(&o));
+    let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
+    let model = day.join("models/unet");
+    for f in ["weights.bpk", "best.bpk", "last.bpk", "optimizer.bpk", "model.json", "history.csv", "normaliser.json", "params.toml"] {
+        assert!(model.join(f).is_file(), "{f} missing");
+    }
+    let trained = xcluster::train::Trained::load(&model).unwrap();
+    assert_eq!(trained.history().height(), 2);
+    assert_eq!(trained.config().net.filters, [4, 8]);
+    assert_eq!(trained.normaliser().unwrap().bands().len(), 7);
+
+    let o = xcluster(dir.path(), &["bench", "train", "--model", "unet", "--batch", "2", "--bands", "2", "--steps", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("ms_per_step") && text(&o).contains("7724801"), "{}", text(&o));
 }

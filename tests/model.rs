@@ -34,7 +34,7 @@ fn check_forward(arch: Architecture) {
     let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
     let y = net.forward(x);
     assert_eq!(y.dims(), [2, 1, 64, 64], "{arch}");
-    let v: Vec<f32> = y.into_data().to_vec().unwrap();
+    let v: Vec<f32> = y.into_data().try_to_vec().unwrap();
     assert!(v.iter().all(|p| (0.0..=1.0).contains(p)), "{arch}: outputs are probabilities");
 }
 

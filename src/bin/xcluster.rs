@@ -47,8 +47,13 @@ enum Command {
         #[arg(long, value_name = "i/N", value_parser = parse_shard)]
         shard: Option<(u32, u32)>,
     },
-    /// Train the network (not built yet).
-    Train,
+    /// Train the network of the params file (`model`, `loss`, `optimizer`, `epochs`, …) on patches cut
+    /// afresh from the sky every epoch; checkpoints and the best model go to output/…/models/<model>/.
+    Train {
+        /// Continue the interrupted run in output/…/models/<model>/ from its last completed epoch.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Scan tiles and detect clusters (not built yet).
     Predict,
     /// Run the whole pipeline: every stage this version has, then say which are missing.
@@ -71,6 +76,18 @@ enum Command {
         /// Small sizes (seconds) instead of 1e7 positions and a 1e6 × 1e6 cross-match.
         #[arg(long)]
         quick: bool,
+        /// `train`: the network to time (default: every architecture).
+        #[arg(long, value_name = "NAME")]
+        model: Option<String>,
+        /// `train`: patches per step.
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        /// `train`: input bands.
+        #[arg(long, default_value_t = 6)]
+        bands: usize,
+        /// `train`: timed steps per network (after 2 warm-up steps).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
     },
 }
 
@@ -79,6 +96,7 @@ enum BenchKind {
     Foundation,
     Patches,
     Sky,
+    Train,
 }
 
 fn main() -> ExitCode {
@@ -113,12 +131,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Catalogs => catalogs(&params)?,
         Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
-        Command::Train => return not_built("train", Stage::Train),
+        Command::Train { resume } => train(&params, resume)?,
         Command::Predict => return not_built("predict", Stage::Detect),
         Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
         Command::Run => return run(&params),
         Command::Synth { out } => synth(&params, &out)?,
-        Command::Bench { what, quick } => bench_cmd(what, quick)?,
+        Command::Bench { what, quick, model, batch, bands, steps } => match what {
+            BenchKind::Train => bench_train(model.as_deref(), batch, bands, steps)?,
+            other => bench_cmd(other, quick)?,
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -183,6 +204,36 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     Ok(())
 }
 
+fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
+    params.validate()?;
+    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
+    dirs.create()?;
+    let sky = pipeline::load_sky(params, true)?;
+    let stage = pipeline::train_stage(params, &sky, &Catalogs::builtin()?, &dirs, resume, true)?;
+    println!("{}", stage.trained.history());
+    println!("wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)", stage.dir.display());
+    Ok(())
+}
+
+fn bench_train(model: Option<&str>, batch: usize, bands: usize, steps: usize) -> anyhow::Result<()> {
+    use xcluster::model::Architecture;
+    let archs = match model {
+        Some(name) => vec![Architecture::from_name(name)?],
+        None => Architecture::ALL.to_vec(),
+    };
+    let bar = ProgressBar::new(archs.len() as u64).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let row = |name: &str, _n: usize, secs: f64| {
+        bar.inc(1);
+        bar.set_message(format!("{name}: {:.0} ms", secs * 1e3));
+    };
+    let df = bench::run_train(&archs, batch, bands, steps, row)?;
+    bar.finish_and_clear();
+    println!("batch {batch}, {bands} bands, 64×64, {} threads, device {:?}", rayon::current_num_threads(), xcluster::train::default_device());
+    println!("{df}");
+    Ok(())
+}
+
 fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
     use xcluster::sky::{planck_file, write_map, Sky, Synthetic};
     params.validate()?;
@@ -242,6 +293,7 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     for stage in &report.missing {
         eprintln!("  - {}", stage.name());
     }
+    eprintln!("train the network on this sky with `xcluster train` (same params).");
     Ok(ExitCode::from(2))
 }
 
@@ -258,6 +310,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
             bench::run_patches(if quick { PatchBenchSizes::quick() } else { PatchBenchSizes::full() }, row)?
         }
         BenchKind::Sky => bench::run_sky(if quick { &[128] } else { &[1024, 2048] }, row)?,
+        BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
     };
     bar.finish_and_clear();
     println!("{df}");

@@ -2,7 +2,7 @@
 //! (`CONV_stack`, `encode_layer`, `decode_layer`) so each network file reads like its reference.
 //!
 //! Every block maps an NCHW tensor to an NCHW tensor; spatial sizes are "same" unless stated.
-//! Convolutions carry a bias only when no batch norm follows them (`use_bias = not batch_norm`),
+//! Convolutions carry a bias only when no batch norm follows them (`use_bias = not batch_norm`, [`ConvOpts::bias`]),
 //! which is what makes parameter counts equal the Keras ones.
 
 use burn::module::{Module, Param};
@@ -82,18 +82,25 @@ pub struct ConvOpts {
     pub kernel: usize,
     /// Dilation rate.
     pub dilation: usize,
-    /// Batch normalisation after the convolution (then the convolution has no bias).
+    /// Batch normalisation after the convolution.
     pub batch_norm: bool,
     /// The activation.
     pub act: ActKind,
     /// Spatial size of the layer's output, needed by PReLU only.
     pub size: usize,
+    /// Convolution bias; keras-unet-collection sets it to `!batch_norm`, plain Keras `Conv2D` (the
+    /// original U-Net) keeps it with batch norm too.
+    pub bias: bool,
 }
 
 impl ConvOpts {
     /// 3×3, no dilation, ReLU, with or without batch norm.
     pub fn relu3(batch_norm: bool) -> Self {
-        Self { kernel: 3, dilation: 1, batch_norm, act: ActKind::Relu, size: 0 }
+        Self { kernel: 3, dilation: 1, batch_norm, act: ActKind::Relu, size: 0, bias: !batch_norm }
+    }
+    /// The same options with (or without) a convolution bias.
+    pub fn bias(self, bias: bool) -> Self {
+        Self { bias, ..self }
     }
     /// The same options with another kernel size.
     pub fn kernel(self, kernel: usize) -> Self {
@@ -113,7 +120,7 @@ impl ConvBnAct {
     /// A convolution `cin` → `cout` with `opts`.
     pub fn new(cin: usize, cout: usize, opts: ConvOpts, device: &Device) -> Self {
         Self {
-            conv: conv(cin, cout, opts.kernel, opts.dilation, !opts.batch_norm, device),
+            conv: conv(cin, cout, opts.kernel, opts.dilation, opts.bias, device),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
             act: Act::new(opts.act, cout, opts.size, device),
         }
@@ -175,7 +182,7 @@ impl Down {
         Self {
             pool: None,
             conv: Some(
-                Conv2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).with_bias(!opts.batch_norm).init(device),
+                Conv2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).with_bias(opts.bias).init(device),
             ),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
             act: Some(Act::new(opts.act, cout, opts.size, device)),
@@ -214,9 +221,9 @@ impl Up {
         Self { conv: None, bn: None, act: None }
     }
 
-    /// A `k`×`k` stride-2 transposed convolution `cin` → `cout` ("same": output exactly 2× the input),
-    /// then batch norm and the activation (at the output size `opts.size`) when `opts.batch_norm`.
-    /// Keras applies the activation only together with batch norm here.
+    /// A `k`×`k` stride-2 transposed convolution `cin` → `cout` (with bias; "same": output exactly 2×
+    /// the input), then batch norm when `opts.batch_norm`, then the activation (at the output size
+    /// `opts.size`), as Keras' `decode_layer(unpool=False)`.
     pub fn transposed(cin: usize, cout: usize, k: usize, opts: ConvOpts, device: &Device) -> Self {
         // Keras "same" for stride 2: total padding k - 2 split low/high; output_padding fixes the odd case.
         let pad = (k - 1) / 2;
@@ -230,7 +237,7 @@ impl Up {
                     .init(device),
             ),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
-            act: opts.batch_norm.then(|| Act::new(opts.act, cout, opts.size, device)),
+            act: Some(Act::new(opts.act, cout, opts.size, device)),
         }
     }
 

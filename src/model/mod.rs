@@ -138,6 +138,26 @@ impl NetConfig {
         1 << (self.filters.len() - 1)
     }
 
+    /// Check that `size`×`size` patches fit the network: a multiple of 2^(levels − 1), and exactly
+    /// [`vnet::INPUT_SIZE`] for V-Net, whose Keras-default PReLU has one slope per pixel.
+    pub fn check_size(&self, size: usize) -> Result<()> {
+        let m = self.size_multiple();
+        ensure_param!(
+            size % m == 0,
+            "patch_size",
+            "{size} px is not a multiple of {m}, which {} with {} levels needs",
+            self.architecture,
+            self.filters.len()
+        );
+        ensure_param!(
+            self.architecture != Architecture::Vnet || size == vnet::INPUT_SIZE,
+            "patch_size",
+            "vnet takes {} px patches only (its PReLU slopes are per pixel), got {size}",
+            vnet::INPUT_SIZE
+        );
+        Ok(())
+    }
+
     /// Build the network with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Result<Net> {
         self.validate()?;

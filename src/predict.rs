@@ -1,0 +1,82 @@
+//! Inference: a [`Trained`] network turns normalised patches into probability maps.
+//!
+//! In: [`Patches`] normalised like the training data (same bands, side a multiple of 2^levels).
+//! Out: [`Predictions`] — one `size`×`size` map of cluster probabilities per patch, row-major like the
+//! patch images, with the patches' metadata (for detection and mapping back to the sky).
+//! Batches of `batch` patches go through the network in turn; each batch uses every core (the backend
+//! parallelises the convolutions), so no outer thread pool is stacked on top.
+
+use polars::prelude::DataFrame;
+
+use crate::error::{ensure_param, Result};
+use crate::patches::{PatchInfo, Patches};
+use crate::train::{default_device, to_vec, Trained};
+use burn::tensor::{Tensor, TensorData};
+
+/// Probability maps of a set of patches.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    probs: Vec<f32>,
+    size: usize,
+    info: Vec<PatchInfo>,
+}
+
+impl Predictions {
+    /// Number of patches.
+    pub fn len(&self) -> usize {
+        self.info.len()
+    }
+    /// True when there is no patch.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+    /// Patch side in pixels.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// All maps, N×H×W.
+    pub fn probs(&self) -> &[f32] {
+        &self.probs
+    }
+    /// The map of patch `n`, H×W row-major.
+    pub fn prob(&self, n: usize) -> &[f32] {
+        let len = self.size * self.size;
+        &self.probs[n * len..(n + 1) * len]
+    }
+    /// The patches' metadata (centres, projection, clusters inside).
+    pub fn info(&self) -> &[PatchInfo] {
+        &self.info
+    }
+    /// The patches' metadata as a DataFrame (see [`Patches::df`]), plus `max_prob`.
+    pub fn df(&self) -> Result<DataFrame> {
+        let mut df = crate::patches::info_df(&self.info)?;
+        let max: Vec<f32> = (0..self.len()).map(|n| self.prob(n).iter().copied().fold(0.0, f32::max)).collect();
+        df.with_column(polars::prelude::Column::new("max_prob".into(), max))?;
+        Ok(df)
+    }
+}
+
+impl Trained {
+    /// Probability maps of `patches`, `batch` patches at a time (64 is a good CPU default).
+    pub fn predict(&self, patches: &Patches, batch: usize) -> Result<Predictions> {
+        let bands = self.config().net.bands;
+        let size = patches.size();
+        ensure_param!(batch >= 1, "batch", "must be at least 1, got {batch}");
+        ensure_param!(
+            patches.bands().len() == bands,
+            "predict",
+            "the network takes {bands} bands but the patches have {}",
+            patches.bands().len()
+        );
+        self.config().net.check_size(size)?;
+        let device = default_device();
+        let len = patches.patch_len();
+        let mut probs = Vec::with_capacity(patches.len() * size * size);
+        for chunk in patches.data().chunks(batch * len) {
+            let n = chunk.len() / len;
+            let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, bands, size, size]), &device);
+            probs.extend(to_vec(self.net().forward(x))?);
+        }
+        Ok(Predictions { probs, size, info: patches.info().to_vec() })
+    }
+}

@@ -1,0 +1,814 @@
+//! The trainer: a [`Model`] (architecture + loss + optimizer + schedule) is fitted on training batches
+//! and validated each epoch, giving a [`Trained`] network and its history.
+//!
+//! In: training data — a saved or in-memory [`Dataset`], or [`Augmented`] patches cut afresh from the
+//! sky every epoch (new shifts and rotations) — and a validation [`Dataset`].
+//! Out: [`Trained`] (the best-validation-loss weights, restored at the end), its history DataFrame
+//! (epoch, loss, dice, precision, recall, iou, lr, val_* …), and, when a checkpoint folder is set, that
+//! folder: `best.bpk` (best weights), `last.bpk` + `optimizer.bpk` (to resume), `model.json` (every setting
+//! and the schedule state), `history.csv`, and the normaliser / params attached to the model.
+//!
+//! Schedule, as Keras' callbacks with one fix: early stopping on the validation loss with `patience`
+//! and restore-best-weights; ReduceLROnPlateau (factor 0.1, min_delta 1e-4) with its own
+//! `lr_patience`, which must be below `patience` (the original used the same number, so it never fired).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Tensor, TensorData};
+use polars::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::{ensure_param, named_enum, Error, Result};
+use crate::labels::Disk;
+use crate::loss::{Confusion, Loss};
+use crate::model::{Architecture, Net, NetConfig};
+use crate::normalise::Normaliser;
+use crate::output::{write_atomic, write_csv};
+use crate::params::Params;
+use crate::patches::PatchSampler;
+use crate::sky::Sky;
+
+/// Which optimizer, with Keras' defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum OptimizerKind {
+    /// Adam (β1 0.9, β2 0.999, ε 1e-7).
+    Adam,
+    /// SGD with momentum 0.9 (no dampening, no Nesterov).
+    Sgd,
+    /// RMSprop (ρ 0.9, ε 1e-7, no momentum).
+    Rmsprop,
+}
+
+impl OptimizerKind {
+    /// Every optimizer.
+    pub const ALL: [OptimizerKind; 3] = [Self::Adam, Self::Sgd, Self::Rmsprop];
+
+    /// The name used in params files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Adam => "adam",
+            Self::Sgd => "sgd",
+            Self::Rmsprop => "rmsprop",
+        }
+    }
+
+    fn init(self) -> ModuleOptimizer {
+        match self {
+            Self::Adam => AdamConfig::new().with_epsilon(1e-7).init(),
+            Self::Sgd => SgdConfig::new()
+                .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
+                .init(),
+            Self::Rmsprop => RmsPropConfig::new().with_alpha(0.9).with_momentum(0.0).with_epsilon(1e-7).init(),
+        }
+    }
+}
+
+named_enum!(OptimizerKind, "optimizer");
+
+/// Every setting of a training run; saved as `model.json` with the checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The network (its `bands` is set from the training data by [`Model::fit`]).
+    pub net: NetConfig,
+    /// The loss.
+    pub loss: Loss,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Patches per step.
+    pub batch: usize,
+    /// Steps per epoch; 0 = one pass over the training data.
+    pub steps_per_epoch: usize,
+    /// Early stopping: epochs without a lower validation loss before stopping.
+    pub patience: usize,
+    /// ReduceLROnPlateau: epochs without improvement before the rate is multiplied by `lr_factor`.
+    pub lr_patience: usize,
+    /// ReduceLROnPlateau factor.
+    pub lr_factor: f64,
+    /// Seed of the initial weights, dropout and batch order.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Check every setting; called by [`Model::fit`] before any work.
+    pub fn validate(&self) -> Result<()> {
+        self.net.validate()?;
+        self.loss.validate()?;
+        ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be > 0, got {}", self.lr);
+        ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
+        ensure_param!(self.batch >= 1, "batch", "must be at least 1, got {}", self.batch);
+        ensure_param!(self.patience >= 1, "patience", "must be at least 1, got {}", self.patience);
+        ensure_param!(
+            self.lr_patience >= 1 && self.lr_patience < self.patience,
+            "lr_patience",
+            "must be in 1..patience ({}) so the learning rate drops before training stops, got {}",
+            self.patience,
+            self.lr_patience
+        );
+        ensure_param!(
+            self.lr_factor > 0.0 && self.lr_factor < 1.0,
+            "lr_factor",
+            "must be in (0, 1), got {}",
+            self.lr_factor
+        );
+        Ok(())
+    }
+}
+
+/// The early-stopping and learning-rate-plateau state machine (Keras `EarlyStopping` with
+/// `restore_best_weights` and `ReduceLROnPlateau`, both on the validation loss).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    patience: usize,
+    lr_patience: usize,
+    lr_factor: f64,
+    /// Best validation loss so far and its epoch.
+    pub best: Option<(f64, usize)>,
+    wait: usize,
+    lr_best: Option<f64>,
+    lr_wait: usize,
+    /// Current learning rate.
+    pub lr: f64,
+}
+
+/// What the schedule decided after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// The validation loss is the best so far (save these weights).
+    pub improved: bool,
+    /// The learning rate for the next epoch.
+    pub lr: f64,
+    /// Stop training now.
+    pub stop: bool,
+}
+
+/// Keras' ReduceLROnPlateau default: an improvement must beat the best by this much.
+const LR_MIN_DELTA: f64 = 1e-4;
+
+impl Schedule {
+    /// A fresh schedule starting at rate `lr`.
+    pub fn new(patience: usize, lr_patience: usize, lr_factor: f64, lr: f64) -> Self {
+        Self { patience, lr_patience, lr_factor, best: None, wait: 0, lr_best: None, lr_wait: 0, lr }
+    }
+
+    /// True once early stopping has fired.
+    pub fn stopped(&self) -> bool {
+        self.wait >= self.patience
+    }
+
+    /// Record the validation loss of `epoch` (0-based) and decide.
+    pub fn step(&mut self, epoch: usize, val_loss: f64) -> Decision {
+        // NaN never improves, so a diverging run stops after `patience` epochs with its best weights.
+        let improved = self.best.is_none_or(|(best, _)| val_loss < best);
+        if improved {
+            self.best = Some((val_loss, epoch));
+            self.wait = 0;
+        } else {
+            self.wait += 1;
+        }
+        if self.lr_best.is_none_or(|best| val_loss < best - LR_MIN_DELTA) {
+            self.lr_best = Some(val_loss);
+            self.lr_wait = 0;
+        } else {
+            self.lr_wait += 1;
+            if self.lr_wait >= self.lr_patience {
+                self.lr *= self.lr_factor;
+                self.lr_wait = 0;
+            }
+        }
+        Decision { improved, lr: self.lr, stop: self.wait >= self.patience }
+    }
+}
+
+/// One batch of training data, owned: inputs `[n, bands, size, size]`, masks `[n, 1, size, size]`.
+#[derive(Debug, Clone)]
+pub struct BatchData {
+    /// Inputs, NCHW.
+    pub inputs: Vec<f32>,
+    /// Masks, N×1×H×W.
+    pub masks: Vec<f32>,
+    /// Patches in the batch.
+    pub n: usize,
+}
+
+/// Where training batches come from.
+pub trait TrainData {
+    /// Input channels.
+    fn bands(&self) -> usize;
+    /// Patch side in pixels.
+    fn size(&self) -> usize;
+    /// Patches in one epoch.
+    fn len(&self) -> usize;
+    /// True when an epoch has no patch.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The batches of `epoch`, in an order drawn from `seed` and `epoch`.
+    fn batches(&self, epoch: u64, batch: usize, seed: u64) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>>;
+}
+
+impl TrainData for Dataset {
+    fn bands(&self) -> usize {
+        self.patches().bands().len()
+    }
+    fn size(&self) -> usize {
+        self.patches().size()
+    }
+    fn len(&self) -> usize {
+        Dataset::len(self)
+    }
+    fn batches(&self, epoch: u64, batch: usize, seed: u64) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>> {
+        let mut order: Vec<usize> = (0..Dataset::len(self)).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let (input_len, mask_len) = (self.patches().patch_len(), self.size() * self.size());
+        let (inputs, masks) = (self.inputs(), self.masks());
+        Ok(Box::new(order.chunks(batch).map(|ids| ids.to_vec()).collect::<Vec<_>>().into_iter().map(
+            move |ids| {
+                let mut b = BatchData { inputs: Vec::with_capacity(ids.len() * input_len), masks: Vec::new(), n: ids.len() };
+                for &i in &ids {
+                    b.inputs.extend_from_slice(&inputs[i * input_len..(i + 1) * input_len]);
+                    b.masks.extend_from_slice(&masks[i * mask_len..(i + 1) * mask_len]);
+                }
+                Ok(b)
+            },
+        )))
+    }
+}
+
+/// Training patches cut afresh from the sky every epoch (new shifts and rotations: on-the-fly
+/// augmentation), normalised and labelled batch by batch, so memory stays at one batch.
+pub struct Augmented<'a> {
+    sampler: PatchSampler<'a>,
+    sky: &'a Sky,
+    normaliser: &'a Normaliser,
+    disk: Disk,
+    len: usize,
+}
+
+impl<'a> Augmented<'a> {
+    /// Stream `sampler`'s patches of `sky`, normalised by `normaliser`, labelled with `disk`.
+    pub fn new(sampler: PatchSampler<'a>, sky: &'a Sky, normaliser: &'a Normaliser, disk: Disk) -> Result<Self> {
+        let len = sampler.plan(crate::patches::sky_nside(sky)?)?.len();
+        ensure_param!(len > 0, "train", "the training sampler yields no patch (no cluster in the training tiles?)");
+        Ok(Self { sampler, sky, normaliser, disk, len })
+    }
+}
+
+impl TrainData for Augmented<'_> {
+    fn bands(&self) -> usize {
+        self.normaliser.bands().len()
+    }
+    fn size(&self) -> usize {
+        self.sampler.patch_size() as usize
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn batches(&self, epoch: u64, batch: usize, _seed: u64) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>> {
+        // The sampler's own seed drives shifts, rotations and order, per epoch.
+        let stream = self.sampler.stream(self.sky, batch, epoch)?;
+        Ok(Box::new(stream.map(move |patches| {
+            let set = self.normaliser.apply(patches?)?.labels(self.disk)?;
+            Ok(BatchData { inputs: set.inputs().to_vec(), masks: set.masks().to_vec(), n: set.len() })
+        })))
+    }
+}
+
+/// A network to train: the fluent entry point (`Model::unet().loss(Loss::dice()).epochs(10).fit(&train, &val)`).
+#[derive(Debug, Clone)]
+pub struct Model {
+    config: TrainConfig,
+    checkpoint: Option<PathBuf>,
+    normaliser: Option<Normaliser>,
+    params: Option<Params>,
+    progress: bool,
+    device: Device,
+}
+
+macro_rules! architectures {
+    ($($fn:ident => $arch:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("A model with the `", stringify!($fn), "` network (see [`Architecture::", stringify!($arch), "`]).")]
+            pub fn $fn() -> Self {
+                Self::new(Architecture::$arch)
+            }
+        )*
+    };
+}
+
+impl Model {
+    /// `architecture` with the original's training defaults: tversky loss, SGD at 1e-2, 30 epochs,
+    /// batch 20, patience 12 (LR plateau 6), seed 1.
+    pub fn new(architecture: Architecture) -> Self {
+        Self {
+            config: TrainConfig {
+                net: NetConfig::new(architecture, 0),
+                loss: Loss::tversky(),
+                optimizer: OptimizerKind::Sgd,
+                lr: 1e-2,
+                epochs: 30,
+                batch: 20,
+                steps_per_epoch: 0,
+                patience: 12,
+                lr_patience: 6,
+                lr_factor: 0.1,
+                seed: 1,
+            },
+            checkpoint: None,
+            normaliser: None,
+            params: None,
+            progress: true,
+            device: default_device(),
+        }
+    }
+
+    architectures! {
+        unet => Unet, unet_2d => Unet2d, vnet => Vnet, r2u_net => R2uNet, unet_plus => UnetPlus,
+        attn_net => AttnNet, attn_unet => AttnNet, resunet_a => ResunetA, u2net => U2net, unet_3plus => Unet3plus,
+    }
+
+    /// Every training setting from the params file (`model`, `loss`, `optimizer`, `lr`, `epochs`,
+    /// `batch`, `patience`, `lr_patience`, `steps_per_epoch`, `filters`, `seed`); the params are saved with the checkpoints.
+    pub fn from_params(p: &Params) -> Result<Self> {
+        let mut m = Self::new(Architecture::from_name(&p.model)?)
+            .loss(Loss::from_name(&p.loss)?)
+            .optimizer(p.optimizer.parse()?, p.lr)
+            .epochs(p.epochs as usize)
+            .batch(p.batch as usize)
+            .patience(p.patience as usize)
+            .lr_patience(p.lr_patience as usize)
+            .steps_per_epoch(p.steps_per_epoch as usize)
+            .seed(p.seed);
+        if !p.filters.is_empty() {
+            m = m.filters(&p.filters);
+        }
+        m.params = Some(p.clone());
+        Ok(m)
+    }
+
+    /// Encoder widths, finest first (default: the architecture's reference widths).
+    pub fn filters(mut self, filters: &[usize]) -> Self {
+        self.config.net.filters = filters.to_vec();
+        self
+    }
+    /// The loss (default tversky, δ = 0.9).
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.config.loss = loss;
+        self
+    }
+    /// Optimizer and initial learning rate (default SGD, 1e-2).
+    pub fn optimizer(mut self, kind: OptimizerKind, lr: f64) -> Self {
+        self.config.optimizer = kind;
+        self.config.lr = lr;
+        self
+    }
+    /// Maximum number of epochs, ≥ 1 (default 30).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.config.epochs = epochs;
+        self
+    }
+    /// Patches per step, ≥ 1 (default 20).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.config.batch = batch;
+        self
+    }
+    /// Steps per epoch (default 0 = one full pass over the training data).
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.config.steps_per_epoch = steps;
+        self
+    }
+    /// Early-stopping patience in epochs, ≥ 1 (default 12).
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.config.patience = patience;
+        self
+    }
+    /// ReduceLROnPlateau patience, in 1..patience (default 6).
+    pub fn lr_patience(mut self, lr_patience: usize) -> Self {
+        self.config.lr_patience = lr_patience;
+        self
+    }
+    /// Seed of weights, dropout and batch order (default 1).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+    /// Write checkpoints to `dir` (created if missing) every epoch.
+    pub fn checkpoint(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(dir.into());
+        self
+    }
+    /// Save `normaliser` with the checkpoints (and keep it in the [`Trained`] model).
+    pub fn normaliser(mut self, normaliser: Normaliser) -> Self {
+        self.normaliser = Some(normaliser);
+        self
+    }
+    /// Show a progress bar per epoch (default true).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+    /// Train on `device` (default: the CPU, or the first CUDA GPU with the `cuda` feature).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+    /// The settings so far.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Train on `train`, validating on `val` after every epoch; returns the best-validation-loss network.
+    pub fn fit(mut self, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
+        self.config.net.bands = train.bands();
+        self.config.validate()?;
+        check_data(&self.config, train, val)?;
+        self.device.seed(self.config.seed);
+        let ad = self.device.clone().autodiff();
+        let net = self.config.net.init(&ad)?;
+        let state = RunState {
+            net,
+            optimizer: self.config.optimizer.init(),
+            schedule: Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr),
+            history: History::default(),
+            best: None,
+            epoch: 0,
+        };
+        self.run(state, train, val)
+    }
+
+    /// Continue an interrupted run from the checkpoint folder `dir` (weights, optimizer state, schedule
+    /// and history of its last completed epoch), up to the saved number of epochs.
+    pub fn resume(dir: impl AsRef<Path>, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
+        let dir = dir.as_ref();
+        let saved = Checkpoint::read(dir)?;
+        let model = Self {
+            config: saved.config.clone(),
+            checkpoint: Some(dir.to_path_buf()),
+            normaliser: Normaliser::load(dir.join("normaliser.json")).ok(),
+            params: None,
+            progress: true,
+            device: default_device(),
+        };
+        check_data(&model.config, train, val)?;
+        let ad = model.device.clone().autodiff();
+        let net = load_weights(model.config.net.init(&ad)?, &dir.join("last.bpk"))?;
+        let best = load_weights(model.config.net.init(&ad)?, &dir.join("best.bpk"))?;
+        let optimizer = model
+            .config
+            .optimizer
+            .init()
+            .load(dir.join("optimizer.bpk"))
+            .map_err(|e| Error::model(dir.join("optimizer.bpk"), e.to_string()))?;
+        let history = History::read(&dir.join("history.csv"))?;
+        let state = RunState { net, optimizer, schedule: saved.schedule, history, best: Some(best), epoch: saved.epochs_done };
+        model.run(state, train, val)
+    }
+
+    fn run(self, mut s: RunState, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
+        if let Some(dir) = &self.checkpoint {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            if let Some(n) = &self.normaliser {
+                n.save(dir.join("normaliser.json"))?;
+            }
+            if let Some(p) = &self.params {
+                let text = toml::to_string(p).map_err(|e| Error::param("params", e.to_string()))?;
+                write_atomic(&dir.join("params.toml"), |f| std::io::Write::write_all(f, text.as_bytes()))?;
+            }
+        }
+        let c = &self.config;
+        while s.epoch < c.epochs && !s.schedule.stopped() {
+            let started = Instant::now();
+            let lr = s.schedule.lr;
+            let (train_loss, train_m) = self.train_epoch(&mut s, train)?;
+            let (val_loss, val_m) = evaluate(&s.net.valid(), val, c)?;
+            let decision = s.schedule.step(s.epoch, val_loss);
+            s.history.push(s.epoch, train_loss, train_m, val_loss, val_m, lr, started.elapsed().as_secs_f64());
+            if decision.improved || s.best.is_none() {
+                s.best = Some(s.net.clone());
+            }
+            s.epoch += 1;
+            if let Some(dir) = &self.checkpoint {
+                self.save_checkpoint(dir, &s, decision.improved)?;
+            }
+            if self.progress {
+                eprintln!(
+                    "epoch {:>3}/{}: loss {train_loss:.4} dice {:.3} · val_loss {val_loss:.4} val_dice {:.3} · lr {lr:.1e}{}",
+                    s.epoch,
+                    c.epochs,
+                    train_m.dice(),
+                    val_m.dice(),
+                    if decision.improved { " · best" } else { "" }
+                );
+            }
+            if decision.stop {
+                break;
+            }
+        }
+        let best = s.best.unwrap_or(s.net).valid();
+        Ok(Trained { net: best, config: c.clone(), history: s.history.df()?, normaliser: self.normaliser })
+    }
+
+    fn train_epoch(&self, s: &mut RunState, train: &dyn TrainData) -> Result<(f64, Confusion)> {
+        let c = &self.config;
+        let full = train.len().div_ceil(c.batch);
+        let steps = if c.steps_per_epoch == 0 { full } else { c.steps_per_epoch };
+        let bar = progress_bar(self.progress, steps as u64, s.epoch + 1, c.epochs);
+        let (mut sum, mut n, mut m) = (0.0, 0usize, Confusion::default());
+        let device = self.device.clone().autodiff();
+        let (bands, size) = (train.bands(), train.size());
+        let mut step = 0;
+        // With steps_per_epoch beyond one pass, further passes come in fresh orders.
+        'passes: for pass in 0u64.. {
+            for batch in train.batches((s.epoch as u64) << 16 | pass, c.batch, c.seed)? {
+                if step == steps {
+                    break 'passes;
+                }
+                let b = batch?;
+                let x = tensor(b.inputs, [b.n, bands, size, size], &device);
+                let y = tensor(b.masks.clone(), [b.n, 1, size, size], &device);
+                let p = s.net.forward(x);
+                let loss = c.loss.forward(p.clone(), y);
+                let value: f32 = loss.clone().into_scalar();
+                let grads = GradientsParams::from_grads(loss.backward(), &s.net);
+                s.net = s.optimizer.step(s.schedule.lr, s.net.clone(), grads);
+                m.add(&to_vec(p.detach())?, &b.masks);
+                sum += value as f64 * b.n as f64;
+                n += b.n;
+                step += 1;
+                bar.inc(1);
+                bar.set_message(format!("loss {:.4}", sum / n as f64));
+            }
+            if step == steps {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        Ok((sum / n.max(1) as f64, m))
+    }
+
+    fn save_checkpoint(&self, dir: &Path, s: &RunState, improved: bool) -> Result<()> {
+        if improved {
+            save_weights(&s.net, &dir.join("best.bpk"))?;
+        }
+        save_weights(&s.net, &dir.join("last.bpk"))?;
+        let bytes = s.optimizer.into_bytes().map_err(|e| Error::model(dir, e.to_string()))?;
+        write_atomic(&dir.join("optimizer.bpk"), |f| std::io::Write::write_all(f, &bytes))?;
+        write_csv(&dir.join("history.csv"), &s.history.df()?)?;
+        Checkpoint { config: self.config.clone(), schedule: s.schedule.clone(), epochs_done: s.epoch }.write(dir)
+    }
+}
+
+/// The mutable state of a run.
+struct RunState {
+    net: Net,
+    optimizer: ModuleOptimizer,
+    schedule: Schedule,
+    history: History,
+    best: Option<Net>,
+    epoch: usize,
+}
+
+/// `model.json`: the settings and where the schedule stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    config: TrainConfig,
+    schedule: Schedule,
+    epochs_done: usize,
+}
+
+impl Checkpoint {
+    fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::model(dir, e.to_string()))?;
+        write_atomic(&dir.join("model.json"), |f| std::io::Write::write_all(f, text.as_bytes()))
+    }
+
+    fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("model.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::model(&path, format!("not a model.json written by xcluster train: {e}")))
+    }
+}
+
+/// One row per epoch.
+#[derive(Debug, Default)]
+struct History {
+    rows: Vec<[f64; 13]>,
+}
+
+const HISTORY_COLUMNS: [&str; 13] = [
+    "epoch",
+    "loss",
+    "dice",
+    "precision",
+    "recall",
+    "iou",
+    "lr",
+    "val_loss",
+    "val_dice",
+    "val_precision",
+    "val_recall",
+    "val_iou",
+    "seconds",
+];
+
+impl History {
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, epoch: usize, loss: f64, m: Confusion, val_loss: f64, v: Confusion, lr: f64, seconds: f64) {
+        self.rows.push([
+            (epoch + 1) as f64,
+            loss,
+            m.dice(),
+            m.precision(),
+            m.recall(),
+            m.iou(),
+            lr,
+            val_loss,
+            v.dice(),
+            v.precision(),
+            v.recall(),
+            v.iou(),
+            seconds,
+        ]);
+    }
+
+    fn df(&self) -> Result<DataFrame> {
+        let cols = HISTORY_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                if k == 0 {
+                    Column::new((*name).into(), self.rows.iter().map(|r| r[0] as u32).collect::<Vec<_>>())
+                } else {
+                    Column::new((*name).into(), self.rows.iter().map(|r| r[k]).collect::<Vec<_>>())
+                }
+            })
+            .collect();
+        Ok(DataFrame::new(self.rows.len(), cols)?)
+    }
+
+    fn read(path: &Path) -> Result<Self> {
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+            .finish()
+            .map_err(|e| Error::model(path, format!("cannot read the history: {e}")))?;
+        let cols: Vec<Vec<f64>> = HISTORY_COLUMNS
+            .iter()
+            .map(|name| -> Result<Vec<f64>> {
+                let s = df.column(name)?.cast(&DataType::Float64)?;
+                Ok(s.f64()?.into_no_null_iter().collect())
+            })
+            .collect::<Result<_>>()?;
+        let rows = (0..df.height()).map(|i| std::array::from_fn(|k| cols[k][i])).collect();
+        Ok(Self { rows })
+    }
+}
+
+/// A trained network with its settings, history and (if attached) normaliser.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    net: Net,
+    config: TrainConfig,
+    history: DataFrame,
+    normaliser: Option<Normaliser>,
+}
+
+impl Trained {
+    /// One row per epoch: epoch, loss, dice, precision, recall, iou, lr, val_loss, val_dice,
+    /// val_precision, val_recall, val_iou, seconds.
+    pub fn history(&self) -> &DataFrame {
+        &self.history
+    }
+    /// The network (inference mode: batch norm uses its running statistics, no dropout).
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+    /// The settings it was trained with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// The normaliser its inputs need, when one was attached.
+    pub fn normaliser(&self) -> Option<&Normaliser> {
+        self.normaliser.as_ref()
+    }
+
+    /// Write `weights.bpk`, `model.json`, `history.csv` (and `normaliser.json`) to `dir`.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        save_weights(&self.net, &dir.join("weights.bpk"))?;
+        let epochs = self.history.height();
+        let schedule = Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr);
+        Checkpoint { config: self.config.clone(), schedule, epochs_done: epochs }.write(dir)?;
+        write_csv(&dir.join("history.csv"), &self.history)?;
+        if let Some(n) = &self.normaliser {
+            n.save(dir.join("normaliser.json"))?;
+        }
+        Ok(())
+    }
+
+    /// Load a model saved by [`Trained::save`] — or the best weights of a checkpoint folder — onto the
+    /// default device.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let saved = Checkpoint::read(dir)?;
+        let weights = ["weights.bpk", "best.bpk"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| {
+            Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
+        })?;
+        let net = load_weights(saved.config.net.init(&default_device())?, &weights)?;
+        let history = History::read(&dir.join("history.csv"))?.df()?;
+        let normaliser = match dir.join("normaliser.json") {
+            p if p.exists() => Some(Normaliser::load(p)?),
+            _ => None,
+        };
+        Ok(Self { net, config: saved.config, history, normaliser })
+    }
+}
+
+/// The device networks run on: the first CUDA GPU with the `cuda` feature, else the CPU (flex backend).
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        Device::cuda(0)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Device::default()
+    }
+}
+
+/// Mean loss and metrics of `net` over `data`, in batches of `config.batch`.
+fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig) -> Result<(f64, Confusion)> {
+    let device = default_device();
+    let (bands, size) = (data.patches().bands().len(), data.patches().size());
+    let (mut sum, mut m) = (0.0, Confusion::default());
+    for b in data.batches(config.batch) {
+        let x = tensor(b.inputs.to_vec(), [b.n, bands, size, size], &device);
+        let y = tensor(b.masks.to_vec(), [b.n, 1, size, size], &device);
+        let p = net.forward(x);
+        let loss: f32 = config.loss.forward(p.clone(), y).into_scalar();
+        m.add(&to_vec(p)?, b.masks);
+        sum += loss as f64 * b.n as f64;
+    }
+    Ok((sum / data.len().max(1) as f64, m))
+}
+
+fn check_data(c: &TrainConfig, train: &dyn TrainData, val: &Dataset) -> Result<()> {
+    ensure_param!(!train.is_empty(), "train", "the training data has no patch");
+    ensure_param!(!val.is_empty(), "val", "the validation data has no patch");
+    let vb = val.patches().bands().len();
+    ensure_param!(
+        vb == c.net.bands && val.patches().size() == train.size(),
+        "val",
+        "validation patches are {vb} bands × {} px but training ones {} × {} px",
+        val.patches().size(),
+        c.net.bands,
+        train.size()
+    );
+    c.net.check_size(train.size())?;
+    Ok(())
+}
+
+fn tensor(data: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+pub(crate) fn to_vec(t: Tensor<4>) -> Result<Vec<f32>> {
+    t.into_data().try_to_vec::<f32>().map_err(|e| Error::model("<tensor>", format!("{e:?}")))
+}
+
+fn save_weights(net: &Net, path: &Path) -> Result<()> {
+    let bytes = net.clone().into_record().into_bytes().map_err(|e| Error::model(path, e.to_string()))?;
+    write_atomic(path, |f| std::io::Write::write_all(f, &bytes))
+}
+
+fn load_weights(net: Net, path: &Path) -> Result<Net> {
+    let record = ModuleRecord::load(path).map_err(|e| Error::model(path, e.to_string()))?;
+    net.try_load_record(record).map_err(|e| Error::model(path, format!("weights do not fit this network: {e}")))
+}
+
+fn progress_bar(on: bool, steps: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !on {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "epoch {epoch}/{epochs} {{bar:30}} {{pos}}/{{len}} steps · {{msg}} · ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

@@ -1,0 +1,151 @@
+//! The trainer: the early-stopping / LR-plateau schedule on a scripted loss sequence, a small U-Net
+//! that learns disks in noise (validation dice > 0.8), save → load and checkpoint → resume giving
+//! identical predictions, and clear errors for bad settings.
+
+use rand::{Rng, SeedableRng};
+use xcluster::patches::{Gnomonic, PatchInfo};
+use xcluster::prelude::*;
+use xcluster::train::Schedule;
+
+/// `n` two-band `size`² patches of unit white noise with a disk of radius 3–5 px, amplitude 1.5σ in
+/// band 0 and 1σ in band 1, at a random position; the mask is the disk.
+fn disks(n: usize, size: usize, seed: u64) -> Dataset {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut data, mut masks) = (Vec::new(), Vec::new());
+    let info: Vec<PatchInfo> = (0..n)
+        .map(|id| PatchInfo {
+            id: id as u64,
+            projection: Gnomonic::new(0.0, 0.0, size as u32, 1.7).unwrap(),
+            tile: 0,
+            split: Split::Train,
+            seed_cluster: None,
+            shift: (0.0, 0.0),
+            clusters: vec![],
+        })
+        .collect();
+    for _ in 0..n {
+        let (ci, cj, r) = (rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(3.0..5.0));
+        let mask: Vec<f32> = (0..size * size)
+            .map(|k| {
+                let (i, j) = ((k / size) as f64, (k % size) as f64);
+                ((i - ci).powi(2) + (j - cj).powi(2) <= r * r) as u8 as f32
+            })
+            .collect();
+        for amp in [1.5f32, 1.0] {
+            data.extend(mask.iter().map(|&m| amp * m + standard_normal(&mut rng)));
+        }
+        masks.extend(mask);
+    }
+    let patches = Patches::from_parts(vec![Band::F143, Band::YMap], size, data, info).unwrap();
+    Dataset::new(patches, masks).unwrap()
+}
+
+fn standard_normal(rng: &mut impl Rng) -> f32 {
+    // Box–Muller
+    let (u, v): (f64, f64) = (rng.gen_range(1e-12..1.0), rng.gen());
+    ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+}
+
+fn small_unet() -> Model {
+    Model::unet()
+        .filters(&[8, 16, 32])
+        .loss(Loss::dice())
+        .optimizer(OptimizerKind::Adam, 3e-3)
+        .batch(16)
+        .patience(4)
+        .lr_patience(2)
+        .seed(3)
+        .progress(false)
+}
+
+#[test]
+fn schedule_fires_at_the_right_epochs() {
+    // patience 4, plateau patience 2, factor 0.1, lr 1.
+    let mut s = Schedule::new(4, 2, 0.1, 1.0);
+    let losses = [1.0, 0.9, 0.95, 0.95, 0.89995, 0.92, 0.93, 0.94];
+    let mut seen = Vec::new();
+    for (epoch, &l) in losses.iter().enumerate() {
+        let d = s.step(epoch, l);
+        seen.push((d.improved, d.lr, d.stop));
+        if d.stop {
+            break;
+        }
+    }
+    let want = [
+        (true, 1.0, false),  // 0: first epoch is the best so far
+        (true, 1.0, false),  // 1: 0.9 improves both
+        (false, 1.0, false), // 2: plateau wait 1
+        (false, 0.1, false), // 3: plateau wait 2 → lr × 0.1
+        // 4: best for early stopping (0.89995 < 0.9) but not by LR min_delta 1e-4: plateau wait 1
+        (true, 0.1, false),
+        (false, 0.010000000000000002, false), // 5: plateau wait 2 → lr × 0.1; stop wait 1
+        (false, 0.010000000000000002, false), // 6: stop wait 2
+        (false, 0.0010000000000000002, false), // 7: plateau fires again; stop wait 3
+    ];
+    assert_eq!(seen, want);
+    assert_eq!(s.best, Some((0.89995, 4)));
+    // One more epoch without improvement: wait reaches the patience of 4.
+    assert!(s.step(8, 0.95).stop);
+}
+
+#[test]
+fn a_small_unet_learns_disks_in_noise() {
+    let (train, val) = (disks(320, 32, 1), disks(64, 32, 2));
+    let trained = small_unet().epochs(12).fit(&train, &val).unwrap();
+    let h = trained.history();
+    let col = |name: &str| -> Vec<f64> { h.column(name).unwrap().f64().unwrap().into_no_null_iter().collect() };
+    let best = col("val_dice").into_iter().fold(0.0, f64::max);
+    eprintln!("{h}");
+    assert!(best > 0.8, "best validation dice {best}");
+    let names: Vec<String> = h.get_column_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names[..3], ["epoch", "loss", "dice"]);
+
+    // The returned network is the best epoch's: its validation dice is the history's best.
+    let probs = trained.predict(val.patches(), 64).unwrap();
+    let mut m = xcluster::loss::Confusion::default();
+    m.add(probs.probs(), val.masks());
+    let val_loss = col("val_loss");
+    let min_loss_row = (0..val_loss.len()).min_by(|&a, &b| val_loss[a].total_cmp(&val_loss[b])).unwrap();
+    let dice_at_best = col("val_dice")[min_loss_row];
+    assert!((m.dice() - dice_at_best).abs() < 1e-9, "{} vs {dice_at_best}", m.dice());
+
+    // save → load gives identical predictions.
+    let dir = tempfile::tempdir().unwrap();
+    trained.save(dir.path()).unwrap();
+    let loaded = Trained::load(dir.path()).unwrap();
+    assert_eq!(loaded.predict(val.patches(), 7).unwrap().probs(), probs.probs());
+    assert_eq!(loaded.history().height(), h.height());
+}
+
+#[test]
+fn checkpoint_then_resume_continues_the_run() {
+    let (train, val) = (disks(64, 16, 5), disks(16, 16, 6));
+    let model = || Model::unet().filters(&[4, 8]).optimizer(OptimizerKind::Sgd, 1e-2).batch(16).progress(false).seed(9);
+    let dir = tempfile::tempdir().unwrap();
+    let first = model().epochs(2).checkpoint(dir.path()).fit(&train, &val).unwrap();
+    assert_eq!(first.history().height(), 2);
+    for f in ["best.bpk", "last.bpk", "optimizer.bpk", "model.json", "history.csv"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    // Raise the epoch budget in model.json, as a user continuing a run would.
+    let path = dir.path().join("model.json");
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"epochs\": 2", "\"epochs\": 3");
+    std::fs::write(&path, text).unwrap();
+    let resumed = Model::resume(dir.path(), &train, &val).unwrap();
+    let epochs: Vec<u32> = resumed.history().column("epoch").unwrap().u32().unwrap().into_no_null_iter().collect();
+    assert_eq!(epochs, [1, 2, 3]);
+    // The checkpoint's best weights load as a model and predict like the resumed run's best.
+    let loaded = Trained::load(dir.path()).unwrap();
+    assert_eq!(loaded.predict(val.patches(), 16).unwrap().probs(), resumed.predict(val.patches(), 16).unwrap().probs());
+}
+
+#[test]
+fn bad_settings_fail_before_training() {
+    let (train, val) = (disks(8, 16, 1), disks(4, 16, 2));
+    let err = small_unet().lr_patience(4).fit(&train, &val).unwrap_err().to_string();
+    assert!(err.contains("lr_patience: must be in 1..patience (4)"), "{err}");
+    let err = Model::unet().filters(&[2, 4, 8, 16, 32, 64]).progress(false).fit(&train, &val).unwrap_err().to_string();
+    assert!(err.contains("patch_size: 16 px is not a multiple of 32, which unet with 6 levels needs"), "{err}");
+    let err = Trained::load("/nonexistent/model").unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/model/model.json"), "{err}");
+}
