@@ -149,3 +149,17 @@ fn bad_settings_fail_before_training() {
     let err = Trained::load("/nonexistent/model").unwrap_err().to_string();
     assert!(err.contains("/nonexistent/model/model.json"), "{err}");
 }
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let (train, val) = (disks(48, 16, 7), disks(16, 16, 8));
+    let run = |seed| {
+        Model::unet().filters(&[4, 8]).epochs(2).batch(8).seed(seed).progress(false).fit(&train, &val).unwrap()
+    };
+    let (a, b, c) = (run(4), run(4), run(5));
+    let losses = |t: &Trained| -> Vec<f64> { t.history().column("val_loss").unwrap().f64().unwrap().into_no_null_iter().collect() };
+    assert_eq!(losses(&a), losses(&b));
+    let probs = |t: &Trained| t.predict(val.patches(), 16).unwrap().probs().to_vec();
+    assert_eq!(probs(&a), probs(&b));
+    assert_ne!(probs(&a), probs(&c), "another seed, other weights");
+}

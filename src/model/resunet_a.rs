@@ -69,7 +69,7 @@ impl Layer {
     /// A convolution `cin` → `cout` with `opts`, in `groups` groups (`cin` for depthwise).
     fn new(cin: usize, cout: usize, groups: usize, opts: ConvOpts, device: &Device) -> Self {
         Self {
-            conv: same_conv(cin, cout, opts.kernel, opts.dilation, groups, !opts.batch_norm, device),
+            conv: same_conv(cin, cout, opts.kernel, opts.dilation, groups, opts.bias, device),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
             act: Act::new(opts.act, cout, opts.size, device),
         }
@@ -142,7 +142,11 @@ impl Aspp {
                 ]
             })
             .collect();
-        Self { pooled: Layer::new(cin, width, 1, one, device), pointwise: Layer::new(cin, width, 1, one, device), separable }
+        Self {
+            pooled: Layer::new(cin, width, 1, one, device),
+            pointwise: Layer::new(cin, width, 1, one, device),
+            separable,
+        }
     }
 
     /// # Shapes
