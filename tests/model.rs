@@ -75,3 +75,26 @@ fn invalid_configs_are_rejected_when_built() {
     let err = NetConfig::new(Architecture::Unet, 6).filters(&[32]).init(&device).unwrap_err().to_string();
     assert!(err.contains("at least two non-zero widths"), "{err}");
 }
+
+#[test]
+fn dilated_convolutions_keep_the_size() {
+    use xcluster::model::blocks::{ConvBnAct, ConvOpts};
+    let device = Device::default();
+    for (k, d) in [(3, 1), (3, 3), (3, 15), (5, 2), (1, 4)] {
+        let layer = ConvBnAct::new(2, 3, ConvOpts::relu3(false).kernel(k).dilation(d), &device);
+        let y = layer.forward(Tensor::<4>::ones([1, 2, 32, 32], &device));
+        assert_eq!(y.dims(), [1, 3, 32, 32], "k {k}, dilation {d}");
+    }
+}
+
+#[test]
+fn patch_sizes_are_checked_per_architecture() {
+    let cfg = |arch| NetConfig::new(arch, 6);
+    cfg(Architecture::Unet).check_size(64).unwrap();
+    let err = cfg(Architecture::Unet).check_size(60).unwrap_err().to_string();
+    assert!(err.contains("60 px is not a multiple of 8, which unet with 4 levels needs"), "{err}");
+    let err = cfg(Architecture::U2net).check_size(48).unwrap_err().to_string();
+    assert!(err.contains("not a multiple of 32"), "{err}");
+    let err = cfg(Architecture::Vnet).check_size(128).unwrap_err().to_string();
+    assert!(err.contains("vnet takes 64 px patches only"), "{err}");
+}

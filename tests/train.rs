@@ -107,13 +107,14 @@ fn a_small_unet_learns_disks_in_noise() {
     let val_loss = col("val_loss");
     let min_loss_row = (0..val_loss.len()).min_by(|&a, &b| val_loss[a].total_cmp(&val_loss[b])).unwrap();
     let dice_at_best = col("val_dice")[min_loss_row];
-    assert!((m.dice() - dice_at_best).abs() < 1e-9, "{} vs {dice_at_best}", m.dice());
+    // Other batch shapes change the parallel float sums, so a few pixels at p ≈ 0.5 may flip.
+    assert!((m.dice() - dice_at_best).abs() < 2e-3, "{} vs {dice_at_best}", m.dice());
 
     // save → load gives identical predictions.
     let dir = tempfile::tempdir().unwrap();
     trained.save(dir.path()).unwrap();
     let loaded = Trained::load(dir.path()).unwrap();
-    assert_eq!(loaded.predict(val.patches(), 7).unwrap().probs(), probs.probs());
+    assert_eq!(loaded.predict(val.patches(), 64).unwrap().probs(), probs.probs());
     assert_eq!(loaded.history().height(), h.height());
 }
 
@@ -158,8 +159,15 @@ fn the_same_seed_gives_the_same_run() {
     };
     let (a, b, c) = (run(4), run(4), run(5));
     let losses = |t: &Trained| -> Vec<f64> { t.history().column("val_loss").unwrap().f64().unwrap().into_no_null_iter().collect() };
-    assert_eq!(losses(&a), losses(&b));
-    let probs = |t: &Trained| t.predict(val.patches(), 16).unwrap().probs().to_vec();
-    assert_eq!(probs(&a), probs(&b));
-    assert_ne!(probs(&a), probs(&c), "another seed, other weights");
+    // Same seed: the same weights, batches and dropout; only the order of parallel float sums may
+    // differ between runs (bitwise equal on one thread).
+    for (x, y) in losses(&a).iter().zip(losses(&b)) {
+        assert!((x - y).abs() < 1e-4 * x.abs(), "{x} vs {y}");
+    }
+    let max_diff = |x: &Trained, y: &Trained| {
+        let (p, q) = (x.predict(val.patches(), 16).unwrap(), y.predict(val.patches(), 16).unwrap());
+        p.probs().iter().zip(q.probs()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max)
+    };
+    assert!(max_diff(&a, &b) < 1e-3, "same seed: {}", max_diff(&a, &b));
+    assert!(max_diff(&a, &c) > 0.05, "another seed, other weights: {}", max_diff(&a, &c));
 }

@@ -58,10 +58,12 @@ impl Act {
     }
 }
 
-/// A `k`×`k` convolution with "same" padding (and dilation), bias iff `bias`.
+/// A `k`×`k` convolution (k odd) with "same" padding and dilation, bias iff `bias`.
 pub fn conv(cin: usize, cout: usize, k: usize, dilation: usize, bias: bool, device: &Device) -> Conv2d {
+    // Explicit padding: burn 0.22's `PaddingConfig2d::Same` ignores the dilation.
+    let p = dilation * (k - 1) / 2;
     Conv2dConfig::new([cin, cout], [k, k])
-        .with_padding(PaddingConfig2d::Same)
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .with_dilation([dilation, dilation])
         .with_bias(bias)
         .init(device)

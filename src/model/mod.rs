@@ -133,9 +133,13 @@ impl NetConfig {
         Ok(())
     }
 
-    /// The smallest patch side the network accepts is 2^(levels − 1); sides must be multiples of it.
+    /// Patch sides must be multiples of this: 2^(levels − 1), and 2^(levels + 1) for U²-Net, whose two
+    /// extra "4F" levels pool twice more.
     pub fn size_multiple(&self) -> usize {
-        1 << (self.filters.len() - 1)
+        match self.architecture {
+            Architecture::U2net => 1 << (self.filters.len() + 1),
+            _ => 1 << (self.filters.len() - 1),
+        }
     }
 
     /// Check that `size`×`size` patches fit the network: a multiple of 2^(levels − 1), and exactly

@@ -9,7 +9,7 @@
 //!   automatic rule for a flat `dilation_num` ([`level_dilations`]): all four at the two finest
 //!   levels, the first three down to level `(levels − 2) / 2 + 1`, then only 1. The decoder level
 //!   `i` reuses the rates of encoder level `i`.
-//! - Atrous spatial pyramid pooling ([`Aspp`]) at the bottom and after the last decoder level
+//! - Atrous spatial pyramid pooling (`Aspp`) at the bottom and after the last decoder level
 //!   (concatenated with the input mapping); each returns five branches of its width.
 //! - Widths: the ASPP widths are half and a quarter of the last filter (256 and 128 for the
 //!   defaults, Keras' `aspp_num_down` / `aspp_num_up`), at least 1.
@@ -18,7 +18,7 @@
 //! bilinear interpolation; from a 1×1 map that is a broadcast, which is what is done here.
 //!
 //! burn 0.22's `PaddingConfig2d::Same` ignores the dilation (the output shrinks by
-//! `(dilation − 1)·(k − 1)`), so this file pads its convolutions explicitly ([`same_conv`]).
+//! `(dilation − 1)·(k − 1)`), so this file pads its convolutions explicitly (`same_conv`).
 //!
 //! In: `[N, bands, H, W]` with H, W divisible by 2^(levels − 1); out: `[N, 1, H, W]` probabilities.
 

@@ -4,8 +4,8 @@
 //! 2×2 max-pooling down, bilinear up, sigmoid output, no deep supervision; 48,881,229 parameters
 //! with 6 bands.
 //!
-//! - Every level is a residual U-block: [`Rsu`] (a small U-Net of depth `levels + 1 − level`
-//!   whose output is added to its input convolution) at the `filters` levels, then two [`Rsu4f`]
+//! - Every level is a residual U-block: `Rsu` (a small U-Net of depth `levels + 1 − level`
+//!   whose output is added to its input convolution) at the `filters` levels, then two `Rsu4f`
 //!   levels (dilated convolutions instead of pooling) below them; the decoder mirrors all but the
 //!   bottom one, each decoder block taking the up-sampled previous output concatenated with the
 //!   encoder output of its level.
@@ -17,7 +17,7 @@
 //!   the RSU-4F widths the last filter, their intermediate width half of it (all at least 1).
 //!
 //! burn 0.22's `PaddingConfig2d::Same` ignores the dilation, so this file pads its convolutions
-//! explicitly ([`same_conv`]).
+//! explicitly (`same_conv`).
 //!
 //! In: `[N, bands, H, W]` with H, W divisible by 2^(levels + 1) (the bottom RSU-4F works at
 //! H/2^(levels + 1), and the finest RSU pools `levels + 1` times); out: `[N, 1, H, W]` probabilities.
@@ -111,7 +111,7 @@ impl Rsu {
     }
 }
 
-/// Keras' `RSU4F`: like [`Rsu`] but without pooling, the U replaced by convolutions dilated by
+/// Keras' `RSU4F`: like `Rsu` but without pooling, the U replaced by convolutions dilated by
 /// 1, 2, 4, 8 down and 4, 2, 1 up.
 #[derive(Module, Debug)]
 struct Rsu4f {
