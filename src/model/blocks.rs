@@ -60,11 +60,17 @@ impl Act {
 
 /// A `k`×`k` convolution (k odd) with "same" padding and dilation, bias iff `bias`.
 pub fn conv(cin: usize, cout: usize, k: usize, dilation: usize, bias: bool, device: &Device) -> Conv2d {
+    grouped_conv(cin, cout, k, dilation, 1, bias, device)
+}
+
+/// [`conv`] in `groups` groups (`groups = cin`: depthwise).
+fn grouped_conv(cin: usize, cout: usize, k: usize, dilation: usize, groups: usize, bias: bool, device: &Device) -> Conv2d {
     // Explicit padding: burn 0.22's `PaddingConfig2d::Same` ignores the dilation.
     let p = dilation * (k - 1) / 2;
     Conv2dConfig::new([cin, cout], [k, k])
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .with_dilation([dilation, dilation])
+        .with_groups(groups)
         .with_bias(bias)
         .init(device)
 }
@@ -93,12 +99,18 @@ pub struct ConvOpts {
     /// Convolution bias; keras-unet-collection sets it to `!batch_norm`, plain Keras `Conv2D` (the
     /// original U-Net) keeps it with batch norm too.
     pub bias: bool,
+    /// Convolution groups (1; the input width for a depthwise convolution).
+    pub groups: usize,
 }
 
 impl ConvOpts {
     /// 3×3, no dilation, ReLU, with or without batch norm.
     pub fn relu3(batch_norm: bool) -> Self {
-        Self { kernel: 3, dilation: 1, batch_norm, act: ActKind::Relu, size: 0, bias: !batch_norm }
+        Self { kernel: 3, dilation: 1, batch_norm, act: ActKind::Relu, size: 0, bias: !batch_norm, groups: 1 }
+    }
+    /// The same options in `groups` groups (`groups` = input width: depthwise).
+    pub fn groups(self, groups: usize) -> Self {
+        Self { groups, ..self }
     }
     /// The same options with (or without) a convolution bias.
     pub fn bias(self, bias: bool) -> Self {
@@ -122,7 +134,7 @@ impl ConvBnAct {
     /// A convolution `cin` → `cout` with `opts`.
     pub fn new(cin: usize, cout: usize, opts: ConvOpts, device: &Device) -> Self {
         Self {
-            conv: conv(cin, cout, opts.kernel, opts.dilation, opts.bias, device),
+            conv: grouped_conv(cin, cout, opts.kernel, opts.dilation, opts.groups, opts.bias, device),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
             act: Act::new(opts.act, cout, opts.size, device),
         }

@@ -17,17 +17,14 @@
 //! Keras resizes the ASPP's global-average-pooling branch back with `align_corners=True`
 //! bilinear interpolation; from a 1×1 map that is a broadcast, which is what is done here.
 //!
-//! burn 0.22's `PaddingConfig2d::Same` ignores the dilation (the output shrinks by
-//! `(dilation − 1)·(k − 1)`), so this file pads its convolutions explicitly (`same_conv`).
-//!
 //! In: `[N, bands, H, W]` with H, W divisible by 2^(levels − 1); out: `[N, 1, H, W]` probabilities.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+
 use burn::tensor::{activation, Device, Tensor};
 
-use super::blocks::{cat, Act, ConvOpts, Down, Head, Up};
+use super::blocks::{cat, conv, ConvBnAct, ConvOpts, Down, Head, Up};
 
 /// Keras' `dilation_num`: the dilation rates of the finest levels.
 pub const DILATIONS: [usize; 4] = [1, 3, 15, 31];
@@ -45,53 +42,11 @@ pub fn level_dilations(levels: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// A `k`×`k` stride-1 convolution whose output has the input's size for any dilation (Keras
-/// "same"; `k` odd), in `groups` groups.
-fn same_conv(cin: usize, cout: usize, k: usize, dilation: usize, groups: usize, bias: bool, device: &Device) -> Conv2d {
-    let pad = dilation * (k - 1) / 2;
-    Conv2dConfig::new([cin, cout], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .with_dilation([dilation, dilation])
-        .with_groups(groups)
-        .with_bias(bias)
-        .init(device)
-}
-
-/// Conv (any dilation, or depthwise) → (BatchNorm) → activation, with explicit "same" padding.
-#[derive(Module, Debug)]
-struct Layer {
-    conv: Conv2d,
-    bn: Option<BatchNorm>,
-    act: Act,
-}
-
-impl Layer {
-    /// A convolution `cin` → `cout` with `opts`, in `groups` groups (`cin` for depthwise).
-    fn new(cin: usize, cout: usize, groups: usize, opts: ConvOpts, device: &Device) -> Self {
-        Self {
-            conv: same_conv(cin, cout, opts.kernel, opts.dilation, groups, opts.bias, device),
-            bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
-            act: Act::new(opts.act, cout, opts.size, device),
-        }
-    }
-
-    /// # Shapes
-    /// `[N, cin, H, W]` → `[N, cout, H, W]`
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
-        let x = match &self.bn {
-            Some(bn) => bn.forward(x),
-            None => x,
-        };
-        self.act.forward(x)
-    }
-}
-
 /// Keras' `ResUNET_a_block`: per dilation rate a stack of two 3×3 convolutions (BN, ReLU), the
 /// parallel stacks summed.
 #[derive(Module, Debug)]
 struct ResBlock {
-    branches: Vec<Vec<Layer>>,
+    branches: Vec<Vec<ConvBnAct>>,
 }
 
 impl ResBlock {
@@ -101,7 +56,7 @@ impl ResBlock {
             .iter()
             .map(|&d| {
                 let opts = ConvOpts::relu3(true).dilation(d);
-                vec![Layer::new(cin, cout, 1, opts, device), Layer::new(cout, cout, 1, opts, device)]
+                vec![ConvBnAct::new(cin, cout, opts, device), ConvBnAct::new(cout, cout, opts, device)]
             })
             .collect();
         Self { branches }
@@ -123,10 +78,10 @@ impl ResBlock {
 /// dilation 6, 9 and 12; every convolution is followed by BN and ReLU (and has no bias).
 #[derive(Module, Debug)]
 struct Aspp {
-    pooled: Layer,
-    pointwise: Layer,
+    pooled: ConvBnAct,
+    pointwise: ConvBnAct,
     /// Per rate: depthwise 3×3 then pointwise 1×1.
-    separable: Vec<[Layer; 2]>,
+    separable: Vec<[ConvBnAct; 2]>,
 }
 
 impl Aspp {
@@ -137,14 +92,14 @@ impl Aspp {
             .iter()
             .map(|&d| {
                 [
-                    Layer::new(cin, cin, cin, ConvOpts::relu3(true).dilation(d), device),
-                    Layer::new(cin, width, 1, one, device),
+                    ConvBnAct::new(cin, cin, ConvOpts::relu3(true).dilation(d).groups(cin), device),
+                    ConvBnAct::new(cin, width, one, device),
                 ]
             })
             .collect();
         Self {
-            pooled: Layer::new(cin, width, 1, one, device),
-            pointwise: Layer::new(cin, width, 1, one, device),
+            pooled: ConvBnAct::new(cin, width, one, device),
+            pointwise: ConvBnAct::new(cin, width, one, device),
             separable,
         }
     }
@@ -205,7 +160,7 @@ impl ResunetA {
             })
             .collect();
         Self {
-            input_mapping: same_conv(bands, filters[0], 1, 1, 1, true, device),
+            input_mapping: conv(bands, filters[0], 1, 1, true, device),
             encode,
             pool: Down::max_pool(),
             aspp_bottom: Aspp::new(last, aspp_down, device),

@@ -16,61 +16,35 @@
 //! - Widths derive from `filters` as Keras' 'auto' settings do: intermediate widths are `filters/4`,
 //!   the RSU-4F widths the last filter, their intermediate width half of it (all at least 1).
 //!
-//! burn 0.22's `PaddingConfig2d::Same` ignores the dilation, so this file pads its convolutions
-//! explicitly (`same_conv`).
-//!
 //! In: `[N, bands, H, W]` with H, W divisible by 2^(levels + 1) (the bottom RSU-4F works at
 //! H/2^(levels + 1), and the finest RSU pools `levels + 1` times); out: `[N, 1, H, W]` probabilities.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
 use burn::tensor::{activation, Device, Tensor};
 
-use super::blocks::{cat, upsample, Down, Head, Up};
+use super::blocks::{cat, conv, upsample, ConvBnAct, ConvOpts, Down, Head, Up};
+
+/// 3×3 convolution (with bias, no batch norm, dilation `dilation`) → ReLU: Keras' one-layer
+/// `CONV_stack` as U²-Net uses it.
+fn relu_conv(cin: usize, cout: usize, dilation: usize, device: &Device) -> ConvBnAct {
+    ConvBnAct::new(cin, cout, ConvOpts::relu3(false).dilation(dilation), device)
+}
 
 /// Dilation rates of the RSU-4F blocks (fixed in Keras).
 const RSU4F_DILATIONS: [usize; 4] = [1, 2, 4, 8];
-
-/// A 3×3 stride-1 convolution with bias whose output has the input's size for any dilation
-/// (Keras "same").
-fn same_conv(cin: usize, cout: usize, dilation: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(dilation, dilation, dilation, dilation))
-        .with_dilation([dilation, dilation])
-        .init(device)
-}
-
-/// 3×3 convolution (with bias, no batch norm) → ReLU: Keras' one-layer `CONV_stack` as used here.
-#[derive(Module, Debug)]
-struct Layer {
-    conv: Conv2d,
-}
-
-impl Layer {
-    /// `cin` → `cout` with dilation `dilation`.
-    fn new(cin: usize, cout: usize, dilation: usize, device: &Device) -> Self {
-        Self { conv: same_conv(cin, cout, dilation, device) }
-    }
-
-    /// # Shapes
-    /// `[N, cin, H, W]` → `[N, cout, H, W]`
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        activation::relu(self.conv.forward(x))
-    }
-}
 
 /// Keras' `RSU`: an input convolution to `cout`, a U-Net of `depth` poolings at width `mid` (a
 /// dilated convolution at the bottom), an output convolution to `cout` added to the input one.
 #[derive(Module, Debug)]
 struct Rsu {
-    input: Layer,
+    input: ConvBnAct,
     /// `depth + 1` convolutions, the first at full size.
-    down: Vec<Layer>,
-    bottom: Layer,
+    down: Vec<ConvBnAct>,
+    bottom: ConvBnAct,
     /// `depth` convolutions, deepest first, each followed by an up-sampling.
-    up: Vec<Layer>,
-    output: Layer,
+    up: Vec<ConvBnAct>,
+    output: ConvBnAct,
     pool: Down,
     unpool: Up,
 }
@@ -79,11 +53,11 @@ impl Rsu {
     /// `cin` → `cout` with intermediate width `mid` and `depth` poolings.
     fn new(cin: usize, mid: usize, cout: usize, depth: usize, device: &Device) -> Self {
         Self {
-            input: Layer::new(cin, cout, 1, device),
-            down: (0..=depth).map(|i| Layer::new(if i == 0 { cout } else { mid }, mid, 1, device)).collect(),
-            bottom: Layer::new(mid, mid, 2, device),
-            up: (0..depth).map(|_| Layer::new(2 * mid, mid, 1, device)).collect(),
-            output: Layer::new(2 * mid, cout, 1, device),
+            input: relu_conv(cin, cout, 1, device),
+            down: (0..=depth).map(|i| relu_conv(if i == 0 { cout } else { mid }, mid, 1, device)).collect(),
+            bottom: relu_conv(mid, mid, 2, device),
+            up: (0..depth).map(|_| relu_conv(2 * mid, mid, 1, device)).collect(),
+            output: relu_conv(2 * mid, cout, 1, device),
             pool: Down::max_pool(),
             unpool: Up::bilinear(),
         }
@@ -115,11 +89,11 @@ impl Rsu {
 /// 1, 2, 4, 8 down and 4, 2, 1 up.
 #[derive(Module, Debug)]
 struct Rsu4f {
-    input: Layer,
-    down: Vec<Layer>,
+    input: ConvBnAct,
+    down: Vec<ConvBnAct>,
     /// Dilated 4 then 2.
-    up: Vec<Layer>,
-    output: Layer,
+    up: Vec<ConvBnAct>,
+    output: ConvBnAct,
 }
 
 impl Rsu4f {
@@ -128,10 +102,10 @@ impl Rsu4f {
         let down = RSU4F_DILATIONS
             .iter()
             .enumerate()
-            .map(|(i, &d)| Layer::new(if i == 0 { cout } else { mid }, mid, d, device))
+            .map(|(i, &d)| relu_conv(if i == 0 { cout } else { mid }, mid, d, device))
             .collect();
-        let up = RSU4F_DILATIONS[1..3].iter().rev().map(|&d| Layer::new(2 * mid, mid, d, device)).collect();
-        Self { input: Layer::new(cin, cout, 1, device), down, up, output: Layer::new(2 * mid, cout, 1, device) }
+        let up = RSU4F_DILATIONS[1..3].iter().rev().map(|&d| relu_conv(2 * mid, mid, d, device)).collect();
+        Self { input: relu_conv(cin, cout, 1, device), down, up, output: relu_conv(2 * mid, cout, 1, device) }
     }
 
     /// # Shapes
@@ -214,7 +188,7 @@ impl U2net {
             prev = f;
         }
         // Side outputs, finest first: the RSU decoder levels, the decoder RSU-4F, the bottom.
-        let side = filters.iter().chain([&last, &last]).map(|&f| same_conv(f, 1, 1, device)).collect();
+        let side = filters.iter().chain([&last, &last]).map(|&f| conv(f, 1, 3, 1, true, device)).collect();
         Self { encode, decode, side, pool: Down::max_pool(), up: Up::bilinear(), fuse: Head::new(levels + 2, device) }
     }
 

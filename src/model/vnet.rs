@@ -26,7 +26,7 @@ const RES_NUM_MAX: usize = 3;
 
 /// Conv + BN + PReLU options at a level of side `size`.
 fn prelu(size: usize) -> ConvOpts {
-    ConvOpts { kernel: 3, dilation: 1, batch_norm: true, act: ActKind::PRelu, size, bias: false }
+    ConvOpts { kernel: 3, dilation: 1, batch_norm: true, act: ActKind::PRelu, size, bias: false, groups: 1 }
 }
 
 /// Keras' `Res_CONV_stack`: `CONV_stack(x)`, plus a residual tensor, then an activation.
