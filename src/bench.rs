@@ -338,7 +338,14 @@ pub fn run_train(
         }
         let (step_s, infer_s) = (median(&mut times), median(&mut infer));
         report(&format!("{arch}: train step"), batch, step_s);
-        rows.push((arch.name().to_string(), params as u64, step_s * 1e3, batch as f64 / step_s, infer_s * 1e3, batch as f64 / infer_s));
+        rows.push((
+            arch.name().to_string(),
+            params as u64,
+            step_s * 1e3,
+            batch as f64 / step_s,
+            infer_s * 1e3,
+            batch as f64 / infer_s,
+        ));
     }
     Ok(df!(
         "model" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),

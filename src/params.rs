@@ -215,7 +215,8 @@ impl Params {
             self.lr_patience
         );
         ensure_param!(
-            self.filters.is_empty() || (self.filters.len() >= 2 && self.filters.iter().all(|&f| (1..=4096).contains(&f))),
+            self.filters.is_empty()
+                || (self.filters.len() >= 2 && self.filters.iter().all(|&f| (1..=4096).contains(&f))),
             "filters",
             "must be empty (reference widths) or list at least two widths in 1…4096, got {:?}",
             self.filters

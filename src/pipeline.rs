@@ -283,7 +283,11 @@ pub fn train_stage(
     let trained = if resume {
         Model::resume(&dir, &train, &val)?
     } else {
-        Model::from_params(params)?.normaliser(normaliser.clone()).progress(progress).checkpoint(&dir).fit(&train, &val)?
+        Model::from_params(params)?
+            .normaliser(normaliser.clone())
+            .progress(progress)
+            .checkpoint(&dir)
+            .fit(&train, &val)?
     };
     trained.save(&dir)?;
     Ok(TrainStage { trained, dir })

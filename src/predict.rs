@@ -10,7 +10,7 @@ use polars::prelude::DataFrame;
 
 use crate::error::{ensure_param, Result};
 use crate::patches::{PatchInfo, Patches};
-use crate::train::{default_device, to_vec, Trained};
+use crate::train::{to_vec, Trained};
 use burn::tensor::{Tensor, TensorData};
 
 /// Probability maps of a set of patches.
@@ -69,12 +69,12 @@ impl Trained {
             patches.bands().len()
         );
         self.config().net.check_size(size)?;
-        let device = default_device();
+        let device = self.device();
         let len = patches.patch_len();
         let mut probs = Vec::with_capacity(patches.len() * size * size);
         for chunk in patches.data().chunks(batch * len) {
             let n = chunk.len() / len;
-            let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, bands, size, size]), &device);
+            let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, bands, size, size]), device);
             probs.extend(to_vec(self.net().forward(x))?);
         }
         Ok(Predictions { probs, size, info: patches.info().to_vec() })

@@ -234,16 +234,15 @@ impl TrainData for Dataset {
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let (input_len, mask_len) = (self.patches().patch_len(), self.size() * self.size());
         let (inputs, masks) = (self.inputs(), self.masks());
-        Ok(Box::new(order.chunks(batch).map(|ids| ids.to_vec()).collect::<Vec<_>>().into_iter().map(
-            move |ids| {
-                let mut b = BatchData { inputs: Vec::with_capacity(ids.len() * input_len), masks: Vec::new(), n: ids.len() };
-                for &i in &ids {
-                    b.inputs.extend_from_slice(&inputs[i * input_len..(i + 1) * input_len]);
-                    b.masks.extend_from_slice(&masks[i * mask_len..(i + 1) * mask_len]);
-                }
-                Ok(b)
-            },
-        )))
+        Ok(Box::new(order.chunks(batch).map(|ids| ids.to_vec()).collect::<Vec<_>>().into_iter().map(move |ids| {
+            let mut b =
+                BatchData { inputs: Vec::with_capacity(ids.len() * input_len), masks: Vec::new(), n: ids.len() };
+            for &i in &ids {
+                b.inputs.extend_from_slice(&inputs[i * input_len..(i + 1) * input_len]);
+                b.masks.extend_from_slice(&masks[i * mask_len..(i + 1) * mask_len]);
+            }
+            Ok(b)
+        })))
     }
 }
 
@@ -276,7 +275,12 @@ impl TrainData for Augmented<'_> {
     fn len(&self) -> usize {
         self.len
     }
-    fn batches(&self, epoch: u64, batch: usize, _seed: u64) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>> {
+    fn batches(
+        &self,
+        epoch: u64,
+        batch: usize,
+        _seed: u64,
+    ) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>> {
         // The sampler's own seed drives shifts, rotations and order, per epoch.
         let stream = self.sampler.stream(self.sky, batch, epoch)?;
         Ok(Box::new(stream.map(move |patches| {
@@ -440,7 +444,12 @@ impl Model {
         let state = RunState {
             net,
             optimizer: self.config.optimizer.init(),
-            schedule: Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr),
+            schedule: Schedule::new(
+                self.config.patience,
+                self.config.lr_patience,
+                self.config.lr_factor,
+                self.config.lr,
+            ),
             history: History::default(),
             best: None,
             epoch: 0,
@@ -456,7 +465,7 @@ impl Model {
         let model = Self {
             config: saved.config.clone(),
             checkpoint: Some(dir.to_path_buf()),
-            normaliser: Normaliser::load(dir.join("normaliser.json")).ok(),
+            normaliser: load_normaliser(dir)?,
             params: None,
             progress: true,
             device: default_device(),
@@ -472,7 +481,8 @@ impl Model {
             .load(dir.join("optimizer.bpk"))
             .map_err(|e| Error::model(dir.join("optimizer.bpk"), e.to_string()))?;
         let history = History::read(&dir.join("history.csv"))?;
-        let state = RunState { net, optimizer, schedule: saved.schedule, history, best: Some(best), epoch: saved.epochs_done };
+        let state =
+            RunState { net, optimizer, schedule: saved.schedule, history, best: Some(best), epoch: saved.epochs_done };
         model.run(state, train, val)
     }
 
@@ -492,7 +502,7 @@ impl Model {
             let started = Instant::now();
             let lr = s.schedule.lr;
             let (train_loss, train_m) = self.train_epoch(&mut s, train)?;
-            let (val_loss, val_m) = evaluate(&s.net.valid(), val, c)?;
+            let (val_loss, val_m) = evaluate(&s.net.valid(), val, c, &self.device)?;
             let decision = s.schedule.step(s.epoch, val_loss);
             s.history.push(s.epoch, train_loss, train_m, val_loss, val_m, lr, started.elapsed().as_secs_f64());
             if decision.improved || s.best.is_none() {
@@ -517,7 +527,7 @@ impl Model {
             }
         }
         let best = s.best.unwrap_or(s.net).valid();
-        Ok(Trained { net: best, config: c.clone(), history: s.history.df()?, normaliser: self.normaliser })
+        Ok(Trained { net: best, config: c.clone(), history: s.history.df()?, normaliser: self.normaliser, device: self.device })
     }
 
     fn train_epoch(&self, s: &mut RunState, train: &dyn TrainData) -> Result<(f64, Confusion)> {
@@ -683,6 +693,7 @@ pub struct Trained {
     config: TrainConfig,
     history: DataFrame,
     normaliser: Option<Normaliser>,
+    device: Device,
 }
 
 impl Trained {
@@ -699,6 +710,10 @@ impl Trained {
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }
+    /// The device it runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
     /// The normaliser its inputs need, when one was attached.
     pub fn normaliser(&self) -> Option<&Normaliser> {
         self.normaliser.as_ref()
@@ -710,7 +725,8 @@ impl Trained {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         save_weights(&self.net, &dir.join("weights.bpk"))?;
         let epochs = self.history.height();
-        let schedule = Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr);
+        let schedule =
+            Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr);
         Checkpoint { config: self.config.clone(), schedule, epochs_done: epochs }.write(dir)?;
         write_csv(&dir.join("history.csv"), &self.history)?;
         if let Some(n) = &self.normaliser {
@@ -724,17 +740,21 @@ impl Trained {
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let saved = Checkpoint::read(dir)?;
-        let weights = ["weights.bpk", "best.bpk"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| {
-            Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
-        })?;
+        let weights =
+            ["weights.bpk", "best.bpk"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| {
+                Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
+            })?;
         let net = load_weights(saved.config.net.init(&default_device())?, &weights)?;
         let history = History::read(&dir.join("history.csv"))?.df()?;
-        let normaliser = match dir.join("normaliser.json") {
-            p if p.exists() => Some(Normaliser::load(p)?),
-            _ => None,
-        };
-        Ok(Self { net, config: saved.config, history, normaliser })
+        let normaliser = load_normaliser(dir)?;
+        Ok(Self { net, config: saved.config, history, normaliser, device: default_device() })
     }
+}
+
+/// The normaliser saved in a model folder, if there is one (a corrupt one is an error).
+fn load_normaliser(dir: &Path) -> Result<Option<Normaliser>> {
+    let path = dir.join("normaliser.json");
+    Ok(if path.exists() { Some(Normaliser::load(path)?) } else { None })
 }
 
 /// The device networks run on: the first CUDA GPU with the `cuda` feature, else the CPU (flex backend).
@@ -750,13 +770,12 @@ pub fn default_device() -> Device {
 }
 
 /// Mean loss and metrics of `net` over `data`, in batches of `config.batch`.
-fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig) -> Result<(f64, Confusion)> {
-    let device = default_device();
+fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig, device: &Device) -> Result<(f64, Confusion)> {
     let (bands, size) = (data.patches().bands().len(), data.patches().size());
     let (mut sum, mut m) = (0.0, Confusion::default());
     for b in data.batches(config.batch) {
-        let x = tensor(b.inputs.to_vec(), [b.n, bands, size, size], &device);
-        let y = tensor(b.masks.to_vec(), [b.n, 1, size, size], &device);
+        let x = tensor(b.inputs.to_vec(), [b.n, bands, size, size], device);
+        let y = tensor(b.masks.to_vec(), [b.n, 1, size, size], device);
         let p = net.forward(x);
         let loss: f32 = config.loss.forward(p.clone(), y).into_scalar();
         m.add(&to_vec(p)?, b.masks);

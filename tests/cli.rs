@@ -198,7 +198,16 @@ fn train_writes_a_model_that_loads_and_bench_train_reports_steps() {
     assert!(text(&o).contains("val_dice"), "history printed: {}", text(&o));
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
     let model = day.join("models/unet");
-    for f in ["weights.bpk", "best.bpk", "last.bpk", "optimizer.bpk", "model.json", "history.csv", "normaliser.json", "params.toml"] {
+    for f in [
+        "weights.bpk",
+        "best.bpk",
+        "last.bpk",
+        "optimizer.bpk",
+        "model.json",
+        "history.csv",
+        "normaliser.json",
+        "params.toml",
+    ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
     let trained = xcluster::train::Trained::load(&model).unwrap();
@@ -206,7 +215,8 @@ fn train_writes_a_model_that_loads_and_bench_train_reports_steps() {
     assert_eq!(trained.config().net.filters, [4, 8]);
     assert_eq!(trained.normaliser().unwrap().bands(), xcluster::params::Params::default().bands.as_slice());
 
-    let o = xcluster(dir.path(), &["bench", "train", "--model", "unet", "--batch", "2", "--bands", "2", "--steps", "1"]);
+    let o =
+        xcluster(dir.path(), &["bench", "train", "--model", "unet", "--batch", "2", "--bands", "2", "--steps", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("ms_per_step") && text(&o).contains("7726721"), "{}", text(&o));
 }

@@ -34,9 +34,7 @@ fn losses_equal_the_numpy_reference() {
         assert_eq!(c.losses.len(), 9, "{}", c.case);
         for loss in Loss::ALL {
             let want = c.losses[loss.name()];
-            let got: f32 = loss
-                .forward(tensor(&c.p, c.shape, &device), tensor(&c.y, c.shape, &device))
-                .into_scalar();
+            let got: f32 = loss.forward(tensor(&c.p, c.shape, &device), tensor(&c.y, c.shape, &device)).into_scalar();
             let got = got as f64;
             assert!(got.is_finite(), "{} on {}: {got}", loss.name(), c.case);
             assert!(
@@ -70,7 +68,8 @@ fn metrics_equal_the_numpy_reference() {
         let half = c.p.len() / 2;
         m.add(&c.p[..half], &c.y[..half]);
         m.add(&c.p[half..], &c.y[half..]);
-        for (name, got) in [("dice", m.dice()), ("iou", m.iou()), ("precision", m.precision()), ("recall", m.recall())] {
+        for (name, got) in [("dice", m.dice()), ("iou", m.iou()), ("precision", m.precision()), ("recall", m.recall())]
+        {
             assert!((got - c.metrics[name]).abs() < 1e-12, "{name} on {}: {got} vs {}", c.case, c.metrics[name]);
         }
     }

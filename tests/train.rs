@@ -24,7 +24,8 @@ fn disks(n: usize, size: usize, seed: u64) -> Dataset {
         })
         .collect();
     for _ in 0..n {
-        let (ci, cj, r) = (rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(3.0..5.0));
+        let (ci, cj, r) =
+            (rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(6.0..size as f64 - 6.0), rng.gen_range(3.0..5.0));
         let mask: Vec<f32> = (0..size * size)
             .map(|k| {
                 let (i, j) = ((k / size) as f64, (k % size) as f64);
@@ -154,11 +155,12 @@ fn bad_settings_fail_before_training() {
 #[test]
 fn the_same_seed_gives_the_same_run() {
     let (train, val) = (disks(48, 16, 7), disks(16, 16, 8));
-    let run = |seed| {
-        Model::unet().filters(&[4, 8]).epochs(2).batch(8).seed(seed).progress(false).fit(&train, &val).unwrap()
-    };
+    let run =
+        |seed| Model::unet().filters(&[4, 8]).epochs(2).batch(8).seed(seed).progress(false).fit(&train, &val).unwrap();
     let (a, b, c) = (run(4), run(4), run(5));
-    let losses = |t: &Trained| -> Vec<f64> { t.history().column("val_loss").unwrap().f64().unwrap().into_no_null_iter().collect() };
+    let losses = |t: &Trained| -> Vec<f64> {
+        t.history().column("val_loss").unwrap().f64().unwrap().into_no_null_iter().collect()
+    };
     // Same seed: the same weights, batches and dropout; only the order of parallel float sums may
     // differ between runs (bitwise equal on one thread).
     for (x, y) in losses(&a).iter().zip(losses(&b)) {

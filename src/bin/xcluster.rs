@@ -211,7 +211,10 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     let sky = pipeline::load_sky(params, true)?;
     let stage = pipeline::train_stage(params, &sky, &Catalogs::builtin()?, &dirs, resume, true)?;
     println!("{}", stage.trained.history());
-    println!("wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)", stage.dir.display());
+    println!(
+        "wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)",
+        stage.dir.display()
+    );
     Ok(())
 }
 
@@ -221,7 +224,8 @@ fn bench_train(model: Option<&str>, batch: usize, bands: usize, steps: usize) ->
         Some(name) => vec![Architecture::from_name(name)?],
         None => Architecture::ALL.to_vec(),
     };
-    let bar = ProgressBar::new(archs.len() as u64).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
+    let bar =
+        ProgressBar::new(archs.len() as u64).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let row = |name: &str, _n: usize, secs: f64| {
         bar.inc(1);
@@ -229,7 +233,11 @@ fn bench_train(model: Option<&str>, batch: usize, bands: usize, steps: usize) ->
     };
     let df = bench::run_train(&archs, batch, bands, steps, row)?;
     bar.finish_and_clear();
-    println!("batch {batch}, {bands} bands, 64×64, {} threads, device {:?}", rayon::current_num_threads(), xcluster::train::default_device());
+    println!(
+        "batch {batch}, {bands} bands, 64×64, {} threads, device {:?}",
+        rayon::current_num_threads(),
+        xcluster::train::default_device()
+    );
     println!("{df}");
     Ok(())
 }

@@ -35,9 +35,7 @@ impl Act {
     pub fn new(kind: ActKind, channels: usize, size: usize, device: &Device) -> Self {
         let alpha = match kind {
             ActKind::Relu => None,
-            ActKind::PRelu => {
-                Some(Initializer::Zeros.init([channels, size, size], device))
-            }
+            ActKind::PRelu => Some(Initializer::Zeros.init([channels, size, size], device)),
         };
         Self { alpha }
     }
@@ -64,7 +62,15 @@ pub fn conv(cin: usize, cout: usize, k: usize, dilation: usize, bias: bool, devi
 }
 
 /// [`conv`] in `groups` groups (`groups = cin`: depthwise).
-fn grouped_conv(cin: usize, cout: usize, k: usize, dilation: usize, groups: usize, bias: bool, device: &Device) -> Conv2d {
+fn grouped_conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    dilation: usize,
+    groups: usize,
+    bias: bool,
+    device: &Device,
+) -> Conv2d {
     // Explicit padding: burn 0.22's `PaddingConfig2d::Same` ignores the dilation.
     let p = dilation * (k - 1) / 2;
     Conv2dConfig::new([cin, cout], [k, k])
@@ -161,9 +167,7 @@ pub struct ConvStack {
 impl ConvStack {
     /// `stack` convolutions, the first `cin` → `cout`, the others `cout` → `cout`.
     pub fn new(cin: usize, cout: usize, stack: usize, opts: ConvOpts, device: &Device) -> Self {
-        let layers = (0..stack)
-            .map(|i| ConvBnAct::new(if i == 0 { cin } else { cout }, cout, opts, device))
-            .collect();
+        let layers = (0..stack).map(|i| ConvBnAct::new(if i == 0 { cin } else { cout }, cout, opts, device)).collect();
         Self { layers }
     }
 
@@ -195,9 +199,7 @@ impl Down {
     pub fn strided(cin: usize, cout: usize, opts: ConvOpts, device: &Device) -> Self {
         Self {
             pool: None,
-            conv: Some(
-                Conv2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).with_bias(opts.bias).init(device),
-            ),
+            conv: Some(Conv2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).with_bias(opts.bias).init(device)),
             bn: opts.batch_norm.then(|| BatchNormConfig::new(cout).init(device)),
             act: Some(Act::new(opts.act, cout, opts.size, device)),
         }
@@ -283,12 +285,7 @@ pub fn upsample(x: Tensor<4>, factor: usize) -> Tensor<4> {
 
 /// Bilinear resize to `size` with half-pixel centres (no corner alignment).
 pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(false)
-            .with_output_size(size),
-    )
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
 }
 
 /// 1×1 convolution to one channel followed by a sigmoid: the probability head every network ends with.

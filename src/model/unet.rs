@@ -119,7 +119,14 @@ impl Unet2d {
             after_concat.push(ConvStack::new(2 * f, f, 2, opts, device));
             prev = f;
         }
-        Self { down, pool: Down::max_pool(), up: Up::bilinear(), before_concat, after_concat, head: Head::new(prev, device) }
+        Self {
+            down,
+            pool: Down::max_pool(),
+            up: Up::bilinear(),
+            before_concat,
+            after_concat,
+            head: Head::new(prev, device),
+        }
     }
 
     /// # Shapes
