@@ -323,7 +323,7 @@ pub fn run_train(
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(1e-3, net, grads);
             // Reading a value waits for the step to finish on asynchronous backends (CUDA).
-            let _: f32 = net.forward(x.clone().slice([0..1])).mean().into_scalar();
+            let _: f32 = net.forward(x.clone().slice([0..1, 0..bands, 0..64, 0..64])).mean().into_scalar();
             if step >= 2 {
                 times.push(t.elapsed().as_secs_f64());
             }

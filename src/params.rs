@@ -232,7 +232,7 @@ impl Params {
         );
         self.tiling()?;
         ensure_param!(
-            self.patch_size % 2 == 0 && (8..=512).contains(&self.patch_size),
+            self.patch_size.is_multiple_of(2) && (8..=512).contains(&self.patch_size),
             "patch_size",
             "must be even and in 8…512, got {}",
             self.patch_size

@@ -147,7 +147,7 @@ impl NetConfig {
     pub fn check_size(&self, size: usize) -> Result<()> {
         let m = self.size_multiple();
         ensure_param!(
-            size % m == 0,
+            size.is_multiple_of(m),
             "patch_size",
             "{size} px is not a multiple of {m}, which {} with {} levels needs",
             self.architecture,

@@ -128,8 +128,10 @@ impl Rsu4f {
     }
 }
 
-/// A level of the network: a residual U-block or its dilated variant.
+/// A level of the network: a residual U-block or its dilated variant (a handful per network, so
+/// the size difference of the variants does not matter).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// A pooling U-block.
     Rsu(Rsu),

@@ -260,7 +260,7 @@ impl<'a> PatchSampler<'a> {
     }
 
     fn in_shard(&self, tile: u32) -> bool {
-        self.shard.map_or(true, |(i, n)| tile % n == i)
+        self.shard.is_none_or(|(i, n)| tile % n == i)
     }
 
     /// The patches of epoch 0 for maps of `map_nside` (its resolution sets the leak margin).

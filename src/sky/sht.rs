@@ -190,7 +190,7 @@ impl Legendre {
         // λ_mm = (−1)^m 2^lg, lg < 0, kept as p · 2^(SCALE_BITS·scale) with scale ≤ 0 and p ≤ 1.
         let lg = self.log2_mm[m] + m as f64 * sin_theta.log2();
         let mut scale = (lg / SCALE_BITS as f64).floor() as i32 + 1;
-        let sign = if m % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = if m.is_multiple_of(2) { 1.0 } else { -1.0 };
         let (mut p2, mut p1) = (0.0, sign * (lg - (scale * SCALE_BITS) as f64).exp2());
         let base = Alm::index_in(self.lmax, 0, m);
         for l in m..=self.lmax {
