@@ -44,6 +44,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cosmology;
 pub mod dataset;
+pub mod detect;
 mod error;
 pub mod labels;
 pub mod loss;

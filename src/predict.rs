@@ -22,6 +22,18 @@ pub struct Predictions {
 }
 
 impl Predictions {
+    /// Probability maps `probs` (N×`size`×`size`) of the patches described by `info`.
+    pub fn from_parts(probs: Vec<f32>, size: usize, info: Vec<PatchInfo>) -> Result<Self> {
+        ensure_param!(
+            probs.len() == info.len() * size * size,
+            "predictions",
+            "{} values for {} maps of {size}²",
+            probs.len(),
+            info.len()
+        );
+        Ok(Self { probs, size, info })
+    }
+
     /// Number of patches.
     pub fn len(&self) -> usize {
         self.info.len()

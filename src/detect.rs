@@ -1,0 +1,349 @@
+//! Detection: probability maps → connected components → sky positions → one row per object.
+//!
+//! In: [`Predictions`] (probability maps of scan patches with their projections).
+//! Out: [`Detections`] — per-patch components of pixels ≥ `threshold` (8- or 4-connected) with at
+//! least `min_pixels` pixels, none reaching farther than `max_radius_arcmin` from its peak (pixels
+//! beyond start another component), centred on their probability-weighted barycentre and mapped to
+//! the sky with the patch's exact inverse projection; then detections of overlapping patches closer
+//! than `merge_radius_arcmin` are merged into one object (the highest peak's position, the number
+//! of patches that saw it).
+
+use polars::prelude::*;
+
+use crate::catalog::{crossmatch, Match};
+use crate::error::{ensure_param, Result};
+use crate::predict::Predictions;
+use crate::sky::galactic_to_icrs;
+
+/// Detection thresholds; `Detection::default()` is the original's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// Probability threshold in (0, 1] (0.9).
+    pub threshold: f32,
+    /// Smallest component in pixels, ≥ 1 (4: a pixel and three neighbours).
+    pub min_pixels: usize,
+    /// No component extends farther than this from its peak, arcmin > 0 (15).
+    pub max_radius_arcmin: f64,
+    /// 8 (diagonal neighbours join) or 4.
+    pub connectivity: u8,
+    /// Detections of different patches closer than this are one object, arcmin > 0 (4).
+    pub merge_radius_arcmin: f64,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Self { threshold: 0.9, min_pixels: 4, max_radius_arcmin: 15.0, connectivity: 8, merge_radius_arcmin: 4.0 }
+    }
+}
+
+impl Detection {
+    /// Check the thresholds (called by [`Predictions::detect`]).
+    pub fn validate(&self) -> Result<()> {
+        ensure_param!(
+            self.threshold > 0.0 && self.threshold <= 1.0,
+            "threshold",
+            "must be in (0, 1], got {}",
+            self.threshold
+        );
+        ensure_param!(self.min_pixels >= 1, "min_pixels", "must be at least 1, got {}", self.min_pixels);
+        ensure_param!(
+            self.max_radius_arcmin > 0.0,
+            "max_radius_arcmin",
+            "must be > 0, got {}",
+            self.max_radius_arcmin
+        );
+        ensure_param!(
+            matches!(self.connectivity, 4 | 8),
+            "connectivity",
+            "must be 4 or 8, got {}",
+            self.connectivity
+        );
+        ensure_param!(
+            self.merge_radius_arcmin > 0.0 && self.merge_radius_arcmin <= 600.0,
+            "merge_radius_arcmin",
+            "must be in (0, 600], got {}",
+            self.merge_radius_arcmin
+        );
+        Ok(())
+    }
+}
+
+/// One connected component of one probability map, in patch pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// Pixels (row-major indices) in the component.
+    pub pixels: Vec<usize>,
+    /// Probability-weighted barycentre (row, column).
+    pub centre: (f64, f64),
+    /// Highest probability and its pixel index.
+    pub peak: (f32, usize),
+}
+
+/// Components of a `size`×`size` map: pixels ≥ `threshold`, `connectivity`-connected, split so that
+/// none reaches farther than `max_radius_px` from its peak, keeping those with ≥ `min_pixels` pixels.
+/// Components come in the order of their first pixel (row-major), like scipy's `ndimage.label`.
+pub fn components(map: &[f32], size: usize, d: &Detection, max_radius_px: f64) -> Vec<Component> {
+    let mut free: Vec<bool> = map.iter().map(|&p| p >= d.threshold).collect();
+    let mut out = Vec::new();
+    let (mut stack, mut pixels) = (Vec::new(), Vec::new());
+    for start in 0..map.len() {
+        if !free[start] {
+            continue;
+        }
+        // Flood-fill the whole connected set, then peel off peak-centred disks until none is left.
+        pixels.clear();
+        stack.push(start);
+        free[start] = false;
+        while let Some(k) = stack.pop() {
+            pixels.push(k);
+            for n in neighbours(k, size, d.connectivity) {
+                if free[n] {
+                    free[n] = false;
+                    stack.push(n);
+                }
+            }
+        }
+        split_by_radius(map, size, &mut pixels, d, max_radius_px, &mut out);
+    }
+    out.sort_by_key(|c| c.pixels[0]);
+    out
+}
+
+/// Split one connected set into components no wider than `max_radius_px` around their peak: the
+/// pixels within the radius of the set's peak that stay connected to it form one component, the rest
+/// are labelled again.
+fn split_by_radius(map: &[f32], size: usize, set: &mut Vec<usize>, d: &Detection, r: f64, out: &mut Vec<Component>) {
+    while !set.is_empty() {
+        let &peak = set.iter().max_by(|&&a, &&b| map[a].total_cmp(&map[b]).then(b.cmp(&a))).expect("non-empty");
+        let (pi, pj) = ((peak / size) as f64, (peak % size) as f64);
+        let near = |k: usize| ((k / size) as f64 - pi).hypot((k % size) as f64 - pj) <= r;
+        // Connected part of the set within the radius, grown from the peak.
+        let mut inside = std::collections::HashSet::new();
+        let in_set: std::collections::HashSet<usize> = set.iter().copied().collect();
+        let mut stack = vec![peak];
+        inside.insert(peak);
+        while let Some(k) = stack.pop() {
+            for n in neighbours(k, size, d.connectivity) {
+                if in_set.contains(&n) && near(n) && inside.insert(n) {
+                    stack.push(n);
+                }
+            }
+        }
+        let mut pixels: Vec<usize> = inside.into_iter().collect();
+        pixels.sort_unstable();
+        set.retain(|k| pixels.binary_search(k).is_err());
+        if pixels.len() >= d.min_pixels {
+            out.push(component(map, size, pixels, peak));
+        }
+        // The remaining pixels may now form several disconnected groups: relabel each.
+        if !set.is_empty() {
+            let rest = std::mem::take(set);
+            let mut groups = groups_of(&rest, size, d.connectivity);
+            for g in groups.iter_mut() {
+                split_by_radius(map, size, g, d, r, out);
+            }
+        }
+    }
+}
+
+fn groups_of(pixels: &[usize], size: usize, connectivity: u8) -> Vec<Vec<usize>> {
+    let mut left: std::collections::HashSet<usize> = pixels.iter().copied().collect();
+    let mut groups = Vec::new();
+    for &start in pixels {
+        if !left.remove(&start) {
+            continue;
+        }
+        let (mut group, mut stack) = (vec![], vec![start]);
+        while let Some(k) = stack.pop() {
+            group.push(k);
+            for n in neighbours(k, size, connectivity) {
+                if left.remove(&n) {
+                    stack.push(n);
+                }
+            }
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+fn component(map: &[f32], size: usize, pixels: Vec<usize>, peak: usize) -> Component {
+    let (mut w, mut si, mut sj) = (0.0, 0.0, 0.0);
+    for &k in &pixels {
+        let p = map[k] as f64;
+        w += p;
+        si += p * (k / size) as f64;
+        sj += p * (k % size) as f64;
+    }
+    Component { pixels, centre: (si / w, sj / w), peak: (map[peak], peak) }
+}
+
+/// The in-map neighbours of pixel `k` (4 or 8 of them away from the edges).
+fn neighbours(k: usize, size: usize, connectivity: u8) -> impl Iterator<Item = usize> {
+    let (i, j) = ((k / size) as isize, (k % size) as isize);
+    const STEPS: [(isize, isize); 8] = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)];
+    let n = if connectivity == 8 { 8 } else { 4 };
+    STEPS[..n].iter().filter_map(move |&(di, dj)| {
+        let (a, b) = (i + di, j + dj);
+        (a >= 0 && b >= 0 && a < size as isize && b < size as isize).then(|| a as usize * size + b as usize)
+    })
+}
+
+/// Detections of a scan: one row per merged object.
+#[derive(Debug, Clone)]
+pub struct Detections {
+    df: DataFrame,
+    per_patch: DataFrame,
+}
+
+impl Detections {
+    /// One row per merged object: `id, glon, glat, ra, dec, peak, npix, area_arcmin2, n_patches, tile,
+    /// patch_ids` (the patches that saw it); position, peak, size and tile are the highest-peak sighting's.
+    pub fn df(&self) -> &DataFrame {
+        &self.df
+    }
+    /// One row per component of each patch, before merging: `patch, glon, glat, peak, npix, i, j, object`.
+    pub fn per_patch(&self) -> &DataFrame {
+        &self.per_patch
+    }
+    /// Number of merged objects.
+    pub fn len(&self) -> usize {
+        self.df.height()
+    }
+    /// True when nothing was detected.
+    pub fn is_empty(&self) -> bool {
+        self.df.height() == 0
+    }
+}
+
+/// A component of one patch, on the sky.
+#[derive(Debug, Clone)]
+struct Sighting {
+    patch: u64,
+    tile: u32,
+    glon: f64,
+    glat: f64,
+    peak: f32,
+    npix: usize,
+    i: f64,
+    j: f64,
+}
+
+impl Predictions {
+    /// Detect clusters in every map and merge sightings across overlapping patches.
+    pub fn detect(&self, d: Detection) -> Result<Detections> {
+        d.validate()?;
+        use rayon::prelude::*;
+        let sightings: Vec<Sighting> = (0..self.len())
+            .into_par_iter()
+            .flat_map_iter(|n| {
+                let info = &self.info()[n];
+                let radius_px = d.max_radius_arcmin / info.projection.pixel_arcmin();
+                components(self.prob(n), self.size(), &d, radius_px).into_iter().map(move |c| {
+                    let (glon, glat) = info.projection.pixel_to_galactic(c.centre.0, c.centre.1);
+                    Sighting {
+                        patch: info.id,
+                        tile: info.tile,
+                        glon,
+                        glat,
+                        peak: c.peak.0,
+                        npix: c.pixels.len(),
+                        i: c.centre.0,
+                        j: c.centre.1,
+                    }
+                })
+            })
+            .collect();
+        let pixel_arcmin = self.info().first().map_or(1.0, |i| i.projection.pixel_arcmin());
+        merge(&sightings, d.merge_radius_arcmin, pixel_arcmin)
+    }
+}
+
+/// Group sightings closer than `radius` (transitively: a chain of overlapping sightings is one
+/// object) and keep the highest peak of each group.
+fn merge(s: &[Sighting], radius_arcmin: f64, pixel_arcmin: f64) -> Result<Detections> {
+    let pos: Vec<(f64, f64)> = s.iter().map(|x| (x.glon, x.glat)).collect();
+    let mut parent: Vec<usize> = (0..s.len()).collect();
+    fn root(p: &mut [usize], mut k: usize) -> usize {
+        while p[k] != k {
+            p[k] = p[p[k]];
+            k = p[k];
+        }
+        k
+    }
+    if !s.is_empty() {
+        let pairs = crossmatch(&pos, &pos, radius_arcmin, Match::All)?;
+        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
+        for (a, b) in a.into_no_null_iter().zip(b.into_no_null_iter()) {
+            let (ra, rb) = (root(&mut parent, a as usize), root(&mut parent, b as usize));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for k in 0..s.len() {
+        let r = root(&mut parent, k);
+        groups.entry(r).or_default().push(k);
+    }
+    // Objects ordered by decreasing peak, so id 0 is the most confident.
+    let mut objects: Vec<(usize, Vec<usize>)> = groups
+        .into_values()
+        .map(|g| {
+            let best = *g.iter().max_by(|&&a, &&b| s[a].peak.total_cmp(&s[b].peak).then(b.cmp(&a))).expect("non-empty");
+            (best, g)
+        })
+        .collect();
+    objects.sort_by(|x, y| s[y.0].peak.total_cmp(&s[x.0].peak).then(x.0.cmp(&y.0)));
+    let mut object_of = vec![0u32; s.len()];
+    for (id, (_, g)) in objects.iter().enumerate() {
+        for &k in g {
+            object_of[k] = id as u32;
+        }
+    }
+    let best: Vec<&Sighting> = objects.iter().map(|(b, _)| &s[*b]).collect();
+    let radec: Vec<(f64, f64)> = best.iter().map(|x| galactic_to_icrs(x.glon, x.glat)).collect();
+    let patch_ids: Vec<Series> = objects
+        .iter()
+        .map(|(_, g)| {
+            let mut ids: Vec<u64> = g.iter().map(|&k| s[k].patch).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            Series::new("".into(), ids)
+        })
+        .collect();
+    let n_patches: Vec<u32> = patch_ids.iter().map(|p| p.len() as u32).collect();
+    let df = DataFrame::new(
+        best.len(),
+        vec![
+            Column::new("id".into(), (0..best.len() as u32).collect::<Vec<_>>()),
+            Column::new("glon".into(), best.iter().map(|x| x.glon).collect::<Vec<_>>()),
+            Column::new("glat".into(), best.iter().map(|x| x.glat).collect::<Vec<_>>()),
+            Column::new("ra".into(), radec.iter().map(|x| x.0).collect::<Vec<_>>()),
+            Column::new("dec".into(), radec.iter().map(|x| x.1).collect::<Vec<_>>()),
+            Column::new("peak".into(), best.iter().map(|x| x.peak).collect::<Vec<_>>()),
+            Column::new("npix".into(), best.iter().map(|x| x.npix as u32).collect::<Vec<_>>()),
+            Column::new(
+                "area_arcmin2".into(),
+                best.iter().map(|x| x.npix as f64 * pixel_arcmin * pixel_arcmin).collect::<Vec<_>>(),
+            ),
+            Column::new("n_patches".into(), n_patches),
+            Column::new("tile".into(), best.iter().map(|x| x.tile).collect::<Vec<_>>()),
+            Column::new("patch_ids".into(), patch_ids),
+        ],
+    )?;
+    let per_patch = DataFrame::new(
+        s.len(),
+        vec![
+            Column::new("patch".into(), s.iter().map(|x| x.patch).collect::<Vec<_>>()),
+            Column::new("glon".into(), s.iter().map(|x| x.glon).collect::<Vec<_>>()),
+            Column::new("glat".into(), s.iter().map(|x| x.glat).collect::<Vec<_>>()),
+            Column::new("peak".into(), s.iter().map(|x| x.peak).collect::<Vec<_>>()),
+            Column::new("npix".into(), s.iter().map(|x| x.npix as u32).collect::<Vec<_>>()),
+            Column::new("i".into(), s.iter().map(|x| x.i).collect::<Vec<_>>()),
+            Column::new("j".into(), s.iter().map(|x| x.j).collect::<Vec<_>>()),
+            Column::new("object".into(), object_of),
+        ],
+    )?;
+    Ok(Detections { df, per_patch })
+}
