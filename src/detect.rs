@@ -202,7 +202,8 @@ impl Detections {
     pub fn df(&self) -> &DataFrame {
         &self.df
     }
-    /// One row per component of each patch, before merging: `patch, glon, glat, peak, npix, i, j, object`.
+    /// One row per component of each patch, before merging (see [`Predictions::sightings`]), plus
+    /// `object`, the `id` of the object it was merged into.
     pub fn per_patch(&self) -> &DataFrame {
         &self.per_patch
     }
@@ -224,22 +225,30 @@ struct Sighting {
     glon: f64,
     glat: f64,
     peak: f32,
-    npix: usize,
+    npix: u32,
     i: f64,
     j: f64,
+    pixel_arcmin: f64,
 }
 
 impl Predictions {
     /// Detect clusters in every map and merge sightings across overlapping patches.
     pub fn detect(&self, d: Detection) -> Result<Detections> {
+        Detections::from_sightings(&self.sightings(d)?, d.merge_radius_arcmin)
+    }
+
+    /// Every component of every map, before merging: one row per sighting with `patch, tile, glon,
+    /// glat, peak, npix, i, j, pixel_arcmin` (i, j: barycentre in patch pixels). Sightings of separate
+    /// scans (tiles, shards) can be stacked and merged with [`Detections::from_sightings`].
+    pub fn sightings(&self, d: Detection) -> Result<DataFrame> {
         d.validate()?;
         use rayon::prelude::*;
-        let sightings: Vec<Sighting> = (0..self.len())
+        let s: Vec<Sighting> = (0..self.len())
             .into_par_iter()
             .flat_map_iter(|n| {
                 let info = &self.info()[n];
-                let radius_px = d.max_radius_arcmin / info.projection.pixel_arcmin();
-                components(self.prob(n), self.size(), &d, radius_px).into_iter().map(move |c| {
+                let pixel_arcmin = info.projection.pixel_arcmin();
+                components(self.prob(n), self.size(), &d, d.max_radius_arcmin / pixel_arcmin).into_iter().map(move |c| {
                     let (glon, glat) = info.projection.pixel_to_galactic(c.centre.0, c.centre.1);
                     Sighting {
                         patch: info.id,
@@ -247,21 +256,71 @@ impl Predictions {
                         glon,
                         glat,
                         peak: c.peak.0,
-                        npix: c.pixels.len(),
+                        npix: c.pixels.len() as u32,
                         i: c.centre.0,
                         j: c.centre.1,
+                        pixel_arcmin,
                     }
                 })
             })
             .collect();
-        let pixel_arcmin = self.info().first().map_or(1.0, |i| i.projection.pixel_arcmin());
-        merge(&sightings, d.merge_radius_arcmin, pixel_arcmin)
+        sightings_df(&s)
+    }
+}
+
+fn sightings_df(s: &[Sighting]) -> Result<DataFrame> {
+    Ok(DataFrame::new(
+        s.len(),
+        vec![
+            Column::new("patch".into(), s.iter().map(|x| x.patch).collect::<Vec<_>>()),
+            Column::new("tile".into(), s.iter().map(|x| x.tile).collect::<Vec<_>>()),
+            Column::new("glon".into(), s.iter().map(|x| x.glon).collect::<Vec<_>>()),
+            Column::new("glat".into(), s.iter().map(|x| x.glat).collect::<Vec<_>>()),
+            Column::new("peak".into(), s.iter().map(|x| x.peak).collect::<Vec<_>>()),
+            Column::new("npix".into(), s.iter().map(|x| x.npix).collect::<Vec<_>>()),
+            Column::new("i".into(), s.iter().map(|x| x.i).collect::<Vec<_>>()),
+            Column::new("j".into(), s.iter().map(|x| x.j).collect::<Vec<_>>()),
+            Column::new("pixel_arcmin".into(), s.iter().map(|x| x.pixel_arcmin).collect::<Vec<_>>()),
+        ],
+    )?)
+}
+
+fn sightings_from_df(df: &DataFrame) -> Result<Vec<Sighting>> {
+    let f64s = |name: &str| -> Result<Vec<f64>> { Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.into_no_null_iter().collect()) };
+    let u64s = |name: &str| -> Result<Vec<u64>> { Ok(df.column(name)?.cast(&DataType::UInt64)?.u64()?.into_no_null_iter().collect()) };
+    let (patch, tile, npix) = (u64s("patch")?, u64s("tile")?, u64s("npix")?);
+    let (glon, glat, peak, i, j, px) = (f64s("glon")?, f64s("glat")?, f64s("peak")?, f64s("i")?, f64s("j")?, f64s("pixel_arcmin")?);
+    Ok((0..df.height())
+        .map(|k| Sighting {
+            patch: patch[k],
+            tile: tile[k] as u32,
+            glon: glon[k],
+            glat: glat[k],
+            peak: peak[k] as f32,
+            npix: npix[k] as u32,
+            i: i[k],
+            j: j[k],
+            pixel_arcmin: px[k],
+        })
+        .collect())
+}
+
+impl Detections {
+    /// Merge `sightings` (as returned by [`Predictions::sightings`], possibly stacked from several
+    /// scans) closer than `merge_radius_arcmin` into objects.
+    pub fn from_sightings(sightings: &DataFrame, merge_radius_arcmin: f64) -> Result<Self> {
+        ensure_param!(
+            merge_radius_arcmin > 0.0 && merge_radius_arcmin <= 600.0,
+            "merge_radius_arcmin",
+            "must be in (0, 600], got {merge_radius_arcmin}"
+        );
+        merge(&sightings_from_df(sightings)?, merge_radius_arcmin)
     }
 }
 
 /// Group sightings closer than `radius` (transitively: a chain of overlapping sightings is one
 /// object) and keep the highest peak of each group.
-fn merge(s: &[Sighting], radius_arcmin: f64, pixel_arcmin: f64) -> Result<Detections> {
+fn merge(s: &[Sighting], radius_arcmin: f64) -> Result<Detections> {
     let pos: Vec<(f64, f64)> = s.iter().map(|x| (x.glon, x.glat)).collect();
     let mut parent: Vec<usize> = (0..s.len()).collect();
     fn root(p: &mut [usize], mut k: usize) -> usize {
@@ -322,28 +381,17 @@ fn merge(s: &[Sighting], radius_arcmin: f64, pixel_arcmin: f64) -> Result<Detect
             Column::new("ra".into(), radec.iter().map(|x| x.0).collect::<Vec<_>>()),
             Column::new("dec".into(), radec.iter().map(|x| x.1).collect::<Vec<_>>()),
             Column::new("peak".into(), best.iter().map(|x| x.peak).collect::<Vec<_>>()),
-            Column::new("npix".into(), best.iter().map(|x| x.npix as u32).collect::<Vec<_>>()),
+            Column::new("npix".into(), best.iter().map(|x| x.npix).collect::<Vec<_>>()),
             Column::new(
                 "area_arcmin2".into(),
-                best.iter().map(|x| x.npix as f64 * pixel_arcmin * pixel_arcmin).collect::<Vec<_>>(),
+                best.iter().map(|x| x.npix as f64 * x.pixel_arcmin * x.pixel_arcmin).collect::<Vec<_>>(),
             ),
             Column::new("n_patches".into(), n_patches),
             Column::new("tile".into(), best.iter().map(|x| x.tile).collect::<Vec<_>>()),
             Column::new("patch_ids".into(), patch_ids),
         ],
     )?;
-    let per_patch = DataFrame::new(
-        s.len(),
-        vec![
-            Column::new("patch".into(), s.iter().map(|x| x.patch).collect::<Vec<_>>()),
-            Column::new("glon".into(), s.iter().map(|x| x.glon).collect::<Vec<_>>()),
-            Column::new("glat".into(), s.iter().map(|x| x.glat).collect::<Vec<_>>()),
-            Column::new("peak".into(), s.iter().map(|x| x.peak).collect::<Vec<_>>()),
-            Column::new("npix".into(), s.iter().map(|x| x.npix as u32).collect::<Vec<_>>()),
-            Column::new("i".into(), s.iter().map(|x| x.i).collect::<Vec<_>>()),
-            Column::new("j".into(), s.iter().map(|x| x.j).collect::<Vec<_>>()),
-            Column::new("object".into(), object_of),
-        ],
-    )?;
+    let mut per_patch = sightings_df(s)?;
+    per_patch.with_column(Column::new("object".into(), object_of))?;
     Ok(Detections { df, per_patch })
 }
