@@ -17,11 +17,18 @@
 //! | normalise | [`normalise`] | training patches → [`normalise::Normaliser`] (σ per band, MAD or mode fit, arcsinh) |
 //! | labels | [`labels`] | patches + disk rule → masks ([`labels::Disk`]) |
 //! | dataset | [`dataset`] | patches + masks → [`dataset::Dataset`]: shuffle, batches, `.npz` + Parquet |
+//! | networks | [`model`] | [`model::NetConfig`] (architecture, bands, widths) → [`model::Net`]: `[N, bands, H, W]` → `[N, 1, H, W]` probabilities (burn; CPU, or CUDA with the `cuda` feature) |
+//! | losses | [`loss`] | probabilities + masks → one of nine losses; [`loss::Confusion`] metrics |
+//! | training | [`train`] | [`train::Model`] + training data + validation [`dataset::Dataset`] → [`train::Trained`] (best weights, history DataFrame, checkpoints) |
+//! | prediction | [`predict`] | trained network + normalised patches → [`predict::Predictions`] (probability maps) |
+//! | detection | [`detect`] | probability maps → components → sky positions → merged [`detect::Detections`] |
+//! | cross-match | [`crossmatch`] | detections + cluster / contaminant catalogs + scanned patches → [`crossmatch::Matched`]: known / unknown / contaminant, `matched_unique(matched)/possible_unique(possible)` |
+//! | evaluation | [`evaluate`] | detections + synthetic truth → [`evaluate::Evaluation`]: purity, completeness (binned), false detections per deg², purity–completeness curves |
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
-//! Networks, training, detection and plots are built by later work; [`pipeline::Stage`] lists which stages exist in this version.
+//! Plots are built by later work; [`pipeline::Stage`] lists which stages exist in this version.
 //!
 //! ## Quick start
 //! ```
@@ -43,9 +50,11 @@
 pub mod bench;
 pub mod catalog;
 pub mod cosmology;
+pub mod crossmatch;
 pub mod dataset;
 pub mod detect;
 mod error;
+pub mod evaluate;
 pub mod labels;
 pub mod loss;
 pub mod model;

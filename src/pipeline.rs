@@ -292,3 +292,124 @@ pub fn train_stage(
     trained.save(&dir)?;
     Ok(TrainStage { trained, dir })
 }
+
+/// What the prediction stage produced.
+#[derive(Debug)]
+pub struct PredictStage {
+    /// Merged detections (None for a shard: its sightings are merged by [`merge_shards`]).
+    pub detections: Option<crate::detect::Detections>,
+    /// Sightings (one row per component per patch) of the scanned tiles.
+    pub sightings: DataFrame,
+    /// Patches scanned.
+    pub patches: usize,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// The prediction stage: load the trained `models/<model>/`, scan `tiles` (one tile at a time, so
+/// memory stays at one tile's patches) with its normaliser, detect with the params' thresholds, and
+/// write `files/sightings[.shard-i-of-N].parquet`; without a shard, also merge them into
+/// `files/detections.{parquet,csv}`. `shard` = (i, N) keeps the tiles t with t mod N = i.
+pub fn predict_stage(
+    params: &Params,
+    sky: &Sky,
+    catalogs: &Catalogs,
+    dirs: &OutputDirs,
+    tiles: &[u32],
+    shard: Option<(u32, u32)>,
+    progress: bool,
+) -> Result<PredictStage> {
+    use crate::detect::{Detection, Detections};
+    use crate::output::write_parquet;
+    params.validate()?;
+    let dir = dirs.models.join(&params.model);
+    ensure_param!(
+        dir.join("model.json").exists(),
+        "predict",
+        "no trained {} model in {}: run `xcluster train` first (same params)",
+        params.model,
+        dir.display()
+    );
+    let trained = crate::train::Trained::load(&dir)?;
+    let normaliser = trained.normaliser().cloned().ok_or_else(|| {
+        crate::error::Error::model(&dir, "no normaliser.json next to the weights: retrain with `xcluster train`")
+    })?;
+    let tiling = params.tiling()?;
+    let clusters = catalogs.dataset(params.dataset)?;
+    let mine: Vec<u32> = tiles.iter().copied().filter(|t| shard.is_none_or(|(i, n)| t % n == i)).collect();
+    let d = Detection::default();
+    let (mut parts, mut patches) = (Vec::new(), 0);
+    for (k, &tile) in mine.iter().enumerate() {
+        if progress {
+            eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, mine.len());
+        }
+        let cut = PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
+        patches += cut.len();
+        let probs = trained.predict(&normaliser.apply(cut)?, 64)?;
+        parts.push(probs.sightings(d)?.lazy());
+    }
+    let mut sightings = match parts.is_empty() {
+        true => crate::predict::Predictions::from_parts(vec![], 64, vec![])?.sightings(d)?,
+        false => concat(parts, UnionArgs::default())?.collect()?,
+    };
+    let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
+    let path = dirs.files.join(format!("sightings{suffix}.parquet"));
+    write_parquet(&path, &mut sightings)?;
+    let mut files = vec![path];
+    let detections = match shard {
+        Some(_) => None,
+        None => {
+            let det = Detections::from_sightings(&sightings, d.merge_radius_arcmin)?;
+            files.extend(write_detections(&det, dirs)?);
+            Some(det)
+        }
+    };
+    Ok(PredictStage { detections, sightings, patches, files })
+}
+
+/// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
+pub fn merge_shards(dirs: &OutputDirs) -> Result<(crate::detect::Detections, Vec<PathBuf>)> {
+    use crate::detect::{Detection, Detections};
+    let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
+        .map_err(|e| crate::error::Error::io(&dirs.files, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sightings.shard-")))
+        .collect();
+    shards.sort();
+    ensure_param!(!shards.is_empty(), "predict --merge", "no sightings.shard-*.parquet in {}", dirs.files.display());
+    let mut sightings: Option<DataFrame> = None;
+    for p in &shards {
+        let file = std::fs::File::open(p).map_err(|e| crate::error::Error::io(p, e))?;
+        let part = ParquetReader::new(file).finish()?;
+        sightings = Some(match sightings {
+            None => part,
+            Some(mut all) => {
+                all.vstack_mut(&part)?;
+                all
+            }
+        });
+    }
+    let sightings = sightings.expect("at least one shard");
+    let det = Detections::from_sightings(&sightings, Detection::default().merge_radius_arcmin)?;
+    let files = write_detections(&det, dirs)?;
+    Ok((det, files))
+}
+
+fn write_detections(det: &crate::detect::Detections, dirs: &OutputDirs) -> Result<Vec<PathBuf>> {
+    let parquet = dirs.files.join("detections.parquet");
+    crate::output::write_parquet(&parquet, &mut det.df().clone())?;
+    // CSV has no list type: the patch ids become a space-separated string.
+    let ids = det.df().column("patch_ids")?.list()?.clone();
+    let joined: Vec<String> = (0..ids.len())
+        .map(|k| {
+            ids.get_as_series(k)
+                .and_then(|s| s.u64().ok().map(|v| v.into_no_null_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")))
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut csv_df = det.df().clone();
+    csv_df.with_column(Column::new("patch_ids".into(), joined))?;
+    let csv = dirs.files.join("detections.csv");
+    write_csv(&csv, &csv_df)?;
+    Ok(vec![parquet, csv])
+}

@@ -41,7 +41,7 @@ fn run_does_the_built_stages_writes_outputs_and_lists_the_missing_ones() {
 #[test]
 fn unbuilt_stages_and_bad_params_exit_non_zero_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["predict", "fetch"] {
+    for cmd in ["fetch"] {
         let o = xcluster(dir.path(), &[cmd]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         assert!(text(&o).contains("not built yet"), "{cmd}: {}", text(&o));
@@ -188,7 +188,7 @@ fn synth_writes_planck_named_maps_that_the_real_data_path_reads() {
 }
 
 #[test]
-fn train_writes_a_model_that_loads_and_bench_train_reports_steps() {
+fn train_then_predict_sharded_or_not_and_bench_train() {
     let dir = tempfile::tempdir().unwrap();
     let params = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 2\nbatch = 8\nsteps_per_epoch = 2\n\
                   filters = [4, 8]\npatience = 2\nlr_patience = 1\nloss = \"dice_loss\"\noptimizer = \"adam\"\nlr = 1e-3\n";

@@ -54,8 +54,22 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
-    /// Scan tiles and detect clusters (not built yet).
-    Predict,
+    /// Scan tiles with the trained model of the params file and detect clusters: writes
+    /// files/sightings[.shard-i-of-N].parquet and (unsharded, or with --merge) files/detections.{parquet,csv}.
+    Predict {
+        /// Tiles to scan (nside-2 RING pixels), e.g. `6,7`; default: the test tiles.
+        #[arg(long, value_delimiter = ',', conflicts_with = "full_sky")]
+        tiles: Vec<u32>,
+        /// Scan all 48 tiles.
+        #[arg(long)]
+        full_sky: bool,
+        /// Scan only the tiles t with t mod N = i (Slurm array task / MPI rank i of N).
+        #[arg(long, value_parser = parse_shard, value_name = "i/N")]
+        shard: Option<(u32, u32)>,
+        /// Merge the sightings of every shard into detections (run once all shards are done).
+        #[arg(long, conflicts_with_all = ["shard", "tiles", "full_sky"])]
+        merge: bool,
+    },
     /// Run the whole pipeline: every stage this version has, then say which are missing.
     Run,
     /// Write the synthetic sky of the params file (nside, seed, bands) as Planck-named HEALPix FITS
@@ -132,7 +146,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalogs => catalogs(&params)?,
         Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
         Command::Train { resume } => train(&params, resume)?,
-        Command::Predict => return not_built("predict", Stage::Detect),
+        Command::Predict { tiles, full_sky, shard, merge } => predict(&params, tiles, full_sky, shard, merge)?,
         Command::Fetch => return not_built("fetch", Stage::PlanckMaps),
         Command::Run => return run(&params),
         Command::Synth { out } => synth(&params, &out)?,
@@ -215,6 +229,34 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
         "wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)",
         stage.dir.display()
     );
+    Ok(())
+}
+
+fn predict(params: &Params, tiles: Vec<u32>, full_sky: bool, shard: Option<(u32, u32)>, merge: bool) -> anyhow::Result<()> {
+    params.validate()?;
+    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
+    dirs.create()?;
+    if merge {
+        let (det, files) = pipeline::merge_shards(&dirs)?;
+        println!("{}", det.df());
+        files.iter().for_each(|f| println!("wrote {}", f.display()));
+        return Ok(());
+    }
+    let tiles = match (full_sky, tiles.is_empty()) {
+        (true, _) => (0..48).collect(),
+        (false, true) => params.tiling()?.tiles(xcluster::tiles::Split::Test),
+        (false, false) => tiles,
+    };
+    if let Some(bad) = tiles.iter().find(|&&t| t >= 48) {
+        bail!("--tiles: {bad} is not a tile (0…47)");
+    }
+    let sky = pipeline::load_sky(params, true)?;
+    let stage = pipeline::predict_stage(params, &sky, &Catalogs::builtin()?, &dirs, &tiles, shard, true)?;
+    println!("{} patches scanned, {} sightings", stage.patches, stage.sightings.height());
+    if let Some(det) = &stage.detections {
+        println!("{}", det.df());
+    }
+    stage.files.iter().for_each(|f| println!("wrote {}", f.display()));
     Ok(())
 }
 
