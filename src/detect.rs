@@ -388,7 +388,8 @@ fn merge(s: &[Sighting], radius_arcmin: f64) -> Result<Detections> {
             ),
             Column::new("n_patches".into(), n_patches),
             Column::new("tile".into(), best.iter().map(|x| x.tile).collect::<Vec<_>>()),
-            Column::new("patch_ids".into(), patch_ids),
+            // Typed even when empty (an empty list of Series would be a Null column).
+            Series::new("patch_ids".into(), patch_ids).cast(&DataType::List(Box::new(DataType::UInt64)))?.into_column(),
         ],
     )?;
     let mut per_patch = sightings_df(s)?;

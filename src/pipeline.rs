@@ -56,7 +56,10 @@ impl Stage {
 
     /// Whether this version of xcluster implements the stage.
     pub fn is_built(self) -> bool {
-        matches!(self, Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches | Stage::Train)
+        matches!(
+            self,
+            Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches | Stage::Train | Stage::Detect
+        )
     }
 }
 
@@ -69,10 +72,14 @@ pub struct RunReport {
     pub catalogs: DataFrame,
     /// Clusters of `params.dataset` per split: `split`, `clusters`.
     pub split_counts: DataFrame,
-    /// The dataset stage, when the sky could be built.
-    pub dataset: Option<DatasetStage>,
-    /// Stages needed by `params` that this version cannot run yet.
-    pub missing: Vec<Stage>,
+    /// The training stage: the best network and its history.
+    pub train: TrainStage,
+    /// The scan of the test tiles and its detections.
+    pub predict: PredictStage,
+    /// Detections cross-matched with the catalogs, and the per-catalog summary.
+    pub matched: crate::crossmatch::Matched,
+    /// Purity and completeness against the injected clusters (synthetic sky only).
+    pub evaluation: Option<crate::evaluate::Evaluation>,
 }
 
 /// What the catalog stage produced (and wrote under `files/`).
@@ -105,26 +112,43 @@ pub fn split_counts(clusters: &DataFrame) -> Result<DataFrame> {
         .collect()?)
 }
 
-/// Run every stage that exists, writing `files/catalogs.csv` and `files/dataset_clusters.csv`.
+/// Run the whole pipeline: catalogs (`files/catalogs.csv`, `files/dataset_clusters.csv`), the sky,
+/// training (`models/<model>/`), the scan of the test tiles with detection (`files/sightings.parquet`),
+/// the cross-match with the built-in catalogs and, on the synthetic sky, its contaminant sources
+/// (`files/detections.{parquet,csv}`, `summary.csv`, `results.txt`) and, on the synthetic sky, the
+/// evaluation against the injected clusters (`files/evaluation*.csv`, `completeness_*.csv`).
 pub fn run(params: &Params) -> Result<RunReport> {
+    use crate::crossmatch::{CrossMatch, Footprint};
+    use crate::evaluate::{truth_contaminants, Evaluator};
     params.validate()?;
     let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
     dirs.create()?;
-    let CatalogStage { summary, clusters } = catalog_stage(params, &Catalogs::builtin()?, &dirs)?;
+    let cats = Catalogs::builtin()?;
+    let CatalogStage { summary, clusters } = catalog_stage(params, &cats, &dirs)?;
     let split_counts = split_counts(&clusters)?;
-    let sky_stage = match params.sky {
-        SkySource::Synthetic => Stage::SyntheticSky,
-        SkySource::Planck => Stage::PlanckMaps,
+    let sky = load_sky(params, true)?;
+    let train = train_stage(params, &sky, &cats, &dirs, false, true)?;
+    let test_tiles = params.tiling()?.tiles(Split::Test);
+    let predict = predict_stage(params, &sky, &cats, &dirs, &test_tiles, None, true)?;
+    let detections = predict.detections.as_ref().expect("an unsharded scan merges its detections");
+    let footprint = Footprint::new(&predict.infos);
+    let known = [cats.planck_z()?, cats.planck_no_z()?, cats.mcxc()?, cats.rm50()?, cats.rm30()?];
+    let contaminants = match sky.truth() {
+        Some(truth) => truth_contaminants(truth)?,
+        None => vec![],
     };
-    let missing: Vec<Stage> =
-        [sky_stage, Stage::Patches, Stage::Train, Stage::Detect].into_iter().filter(|s| !s.is_built()).collect();
-    let dataset = if sky_stage.is_built() {
-        let sky = load_sky(params, true)?;
-        Some(dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, None, true)?)
-    } else {
-        None
+    let contaminant_refs: Vec<&crate::catalog::Catalog> = contaminants.iter().collect();
+    let matched = CrossMatch::default().run_on(detections, &known, &contaminant_refs, &footprint)?;
+    matched.write(&dirs.files)?;
+    let evaluation = match sky.truth() {
+        Some(truth) => {
+            let e = Evaluator::default().evaluate_on(detections, &truth.clusters, &footprint)?;
+            e.write(&dirs.files)?;
+            Some(e)
+        }
+        None => None,
     };
-    Ok(RunReport { dirs, catalogs: summary, split_counts, dataset, missing })
+    Ok(RunReport { dirs, catalogs: summary, split_counts, train, predict, matched, evaluation })
 }
 
 /// [`Sky::load`], saying on stderr (when `progress`) what is loaded and how long it took: the step
@@ -302,6 +326,8 @@ pub struct PredictStage {
     pub sightings: DataFrame,
     /// Patches scanned.
     pub patches: usize,
+    /// The scanned patches' metadata (the footprint for cross-matching and evaluation).
+    pub infos: Vec<crate::patches::PatchInfo>,
     /// Files written.
     pub files: Vec<PathBuf>,
 }
@@ -338,14 +364,14 @@ pub fn predict_stage(
     let clusters = catalogs.dataset(params.dataset)?;
     let mine: Vec<u32> = tiles.iter().copied().filter(|t| shard.is_none_or(|(i, n)| t % n == i)).collect();
     let d = Detection::default();
-    let (mut parts, mut patches) = (Vec::new(), 0);
+    let (mut parts, mut infos) = (Vec::new(), Vec::new());
     for (k, &tile) in mine.iter().enumerate() {
         if progress {
             eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, mine.len());
         }
         let cut = PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
-        patches += cut.len();
         let probs = trained.predict(&normaliser.apply(cut)?, 64)?;
+        infos.extend_from_slice(probs.info());
         parts.push(probs.sightings(d)?.lazy());
     }
     let mut sightings = match parts.is_empty() {
@@ -364,7 +390,7 @@ pub fn predict_stage(
             Some(det)
         }
     };
-    Ok(PredictStage { detections, sightings, patches, files })
+    Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files })
 }
 
 /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.

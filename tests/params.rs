@@ -11,14 +11,16 @@ fn err(toml: &str) -> String {
 }
 
 #[test]
-fn defaults_are_the_originals_and_the_commented_file_parses_to_them() {
+fn defaults_are_the_originals_but_for_a_short_main_job_and_the_commented_file_parses_to_them() {
     let p = Params::default();
     assert_eq!(p.dataset, ClusterSet::PlanckZ);
     assert_eq!(p.bands, vec![Band::F100, Band::F143, Band::F217, Band::F353]);
     assert_eq!(p.disk_radius, DiskRadius::Arcmin(2.5));
-    assert_eq!((p.loops, p.epochs, p.batch, p.patience), (100, 30, 20, 12));
-    assert_eq!(p.lr, 1e-2);
-    assert_eq!((p.model.as_str(), p.loss.as_str(), p.optimizer.as_str()), ("unet", "tversky_loss", "sgd"));
+    // The original's loops 100, epochs 30, SGD at 1e-2 and full widths would take hours on 2 cores;
+    // the defaults keep `xcluster run` short (the default file says how to get the original back).
+    assert_eq!((p.loops, p.epochs, p.batch, p.patience, p.lr_patience, p.steps_per_epoch), (10, 6, 20, 12, 6, 100));
+    assert_eq!((p.lr, p.filters.clone()), (1e-3, vec![16, 32, 64, 128]));
+    assert_eq!((p.model.as_str(), p.loss.as_str(), p.optimizer.as_str()), ("unet", "tversky_loss", "adam"));
     assert_eq!((p.val_tiles.clone(), p.test_tiles.clone()), (vec![9, 25, 38, 41], vec![6]));
     assert_eq!((p.patch_size, p.pixel_size_arcmin), (64, 1.7));
     assert_eq!(Params::from_toml(DEFAULT_PARAMS).unwrap(), p);
@@ -57,8 +59,8 @@ fn bad_values_name_the_key_and_what_is_allowed() {
     assert!(e.contains("model") && e.contains("resnet") && e.contains("unet_3plus"), "{e}");
     let e = err("loss = \"mse\"");
     assert!(e.contains("loss") && e.contains("focal_tversky_loss"), "{e}");
-    let e = err("optimizer = \"rmsprop\"");
-    assert!(e.contains("optimizer") && e.contains("adam, sgd"), "{e}");
+    let e = err("optimizer = \"adagrad\"");
+    assert!(e.contains("optimizer") && e.contains("adam, sgd, rmsprop"), "{e}");
     let e = err("dataset = \"ACT\"");
     assert!(e.contains("ACT") && e.contains("planck_z"), "{e}");
     let e = err("disk_radius = 20.0");
