@@ -361,3 +361,59 @@ fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// Detection at full-sky scale (`xcluster bench detect`): `n` probability maps of 64×64 on scan
+/// patches spread over the sky, each with a few disks above threshold (some shared with a
+/// neighbouring patch), then components + merge, and the cross-match of the detections with the
+/// built-in catalogs; seconds and rates for each step.
+pub fn run_detect(n: usize, mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
+    use crate::catalog::Catalogs;
+    use crate::crossmatch::CrossMatch;
+    use crate::detect::Detection;
+    use crate::patches::{Gnomonic, PatchInfo};
+    use crate::predict::Predictions;
+    use crate::tiles::{Split, Tiling};
+    crate::error::ensure_param!(n >= 1, "bench", "need at least one patch");
+    let mut rng = StdRng::seed_from_u64(3);
+    let size = 64usize;
+    let (mut probs, mut infos) = (vec![0.0f32; n * size * size], Vec::with_capacity(n));
+    for (k, (l, b)) in random_positions(n, 11).into_iter().enumerate() {
+        infos.push(PatchInfo {
+            id: k as u64,
+            projection: Gnomonic::new(l, b, size as u32, 1.7)?,
+            tile: Tiling::tile_of(l, b),
+            split: Split::Test,
+            seed_cluster: None,
+            shift: (0.0, 0.0),
+            clusters: vec![],
+        });
+        let map = &mut probs[k * size * size..(k + 1) * size * size];
+        for _ in 0..rng.gen_range(0..4) {
+            let (ci, cj, r) = (rng.gen_range(0.0..64.0), rng.gen_range(0.0..64.0), rng.gen_range(1.0..4.0f64));
+            for (q, p) in map.iter_mut().enumerate() {
+                let d = ((q / size) as f64 - ci).hypot((q % size) as f64 - cj);
+                *p = p.max((0.99 * (-d * d / (2.0 * r * r)).exp()) as f32);
+            }
+        }
+    }
+    let pred = Predictions::from_parts(probs, size, infos)?;
+    let mut rows = Vec::new();
+    let t = Instant::now();
+    let det = pred.detect(Detection::default())?;
+    let secs = t.elapsed().as_secs_f64();
+    report("detect + merge", n, secs);
+    rows.push((format!("detect + merge, {n} maps of 64×64 → {} objects", det.len()), n, secs));
+    let cats = Catalogs::builtin()?;
+    let known = [cats.planck_z()?, cats.planck_no_z()?, cats.mcxc()?, cats.rm50()?, cats.rm30()?];
+    let t = Instant::now();
+    let matched = CrossMatch::default().run(&det, &known, &[], &pred)?;
+    let secs = t.elapsed().as_secs_f64();
+    report("cross-match", det.len(), secs);
+    rows.push((format!("cross-match {} detections with 5 catalogs + footprint counts", matched.detections().height()), det.len(), secs));
+    Ok(df!(
+        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "per_second" => rows.iter().map(|r| r.1 as f64 / r.2).collect::<Vec<_>>(),
+    )?)
+}

@@ -225,4 +225,6 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
         xcluster(dir.path(), &["bench", "train", "--model", "unet", "--batch", "2", "--bands", "2", "--steps", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("ms_per_step") && text(&o).contains("7726721"), "{}", text(&o));
+    let o = xcluster(dir.path(), &["bench", "detect", "--quick"]);
+    assert!(o.status.success() && text(&o).contains("detect + merge, 500 maps"), "{}", text(&o));
 }

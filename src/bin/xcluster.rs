@@ -112,6 +112,7 @@ enum BenchKind {
     Patches,
     Sky,
     Train,
+    Detect,
 }
 
 fn main() -> ExitCode {
@@ -355,6 +356,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         }
         BenchKind::Sky => bench::run_sky(if quick { &[128] } else { &[1024, 2048] }, row)?,
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
+        BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
     };
     bar.finish_and_clear();
     println!("{df}");
