@@ -4,9 +4,10 @@
 //! Out: a scalar loss tensor `[1]` (mean over the batch of per-sample losses; pixel means for the
 //! cross-entropy family). Per sample, TP = Σ y·p, FN = Σ y·(1−p), FP = Σ (1−y)·p.
 //!
-//! Numerical safety: `p` is clipped to [1e-7, 1 − 1e-7] before any logarithm or ratio (Keras'
-//! epsilon), so all-zero / all-one masks and saturated predictions give finite values and gradients;
-//! the overlap indices carry a `smooth` term so empty masks give 0/0-free ratios.
+//! Numerical safety: `p` is clipped to [1e-7, 1 − 1e-7] (Keras' epsilon) inside every logarithm, so
+//! saturated predictions give finite values and gradients; the overlap indices use `p` unclipped
+//! (no logarithm there, and a clip would stop the gradient of a network stuck at 0) and carry a
+//! `smooth` term so empty masks give 0/0-free ratios; (1 − TI) is floored at 1e-7 under fractional powers.
 //!
 //! [`Confusion`] counts thresholded pixels (p ≥ 0.5) for the metrics dice, IoU, precision and recall.
 
@@ -213,8 +214,10 @@ impl Loss {
     /// `p`, `y`: `[N, 1, H, W]` → `[1]`
     pub fn forward(&self, p: Tensor<4>, y: Tensor<4>) -> Tensor<1> {
         let n = p.dims()[0];
-        // [N, H·W]; clipping keeps log() and the ratios finite for saturated predictions.
-        let p: Tensor<2> = p.reshape([n as i32, -1]).clamp(EPS, 1.0 - EPS);
+        // [N, H·W]. Only the logarithms see p clipped to [EPS, 1 − EPS]: a clip in front of the
+        // overlap sums would zero the gradient of a network whose outputs all fell below EPS, and
+        // Adam could never bring it back.
+        let p: Tensor<2> = p.reshape([n as i32, -1]);
         let y: Tensor<2> = y.reshape([n as i32, -1]);
         match *self {
             Loss::BinaryCrossentropy => bce(p, y, 0.5).mul_scalar(2.0).mean(),
@@ -246,15 +249,17 @@ impl Loss {
 
 named_enum!(Loss, "loss");
 
-/// Per-pixel weighted cross-entropy −[β y log p + (1−β)(1−y) log(1−p)], `[N, P]`.
+/// Per-pixel weighted cross-entropy −[β y log p + (1−β)(1−y) log(1−p)], `[N, P]`, p clipped.
 fn bce(p: Tensor<2>, y: Tensor<2>, beta: f64) -> Tensor<2> {
+    let p = p.clamp(EPS, 1.0 - EPS);
     let pos = y.clone() * p.clone().log();
     let neg = y.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log();
     (pos.mul_scalar(beta) + neg.mul_scalar(1.0 - beta)).neg()
 }
 
-/// Mean focal loss over both classes.
+/// Mean focal loss over both classes, p clipped.
 fn focal(p: Tensor<2>, y: Tensor<2>, gamma: f64) -> Tensor<1> {
+    let p = p.clamp(EPS, 1.0 - EPS);
     let q = p.clone().neg().add_scalar(1.0); // 1 − p
     let pos = y.clone() * q.clone().powf_scalar(gamma) * p.clone().log();
     let neg = y.neg().add_scalar(1.0) * p.powf_scalar(gamma) * q.log();
@@ -272,8 +277,9 @@ fn tversky_index(p: Tensor<2>, y: Tensor<2>, delta: f64, smooth: f64) -> Tensor<
 
 /// Batch mean of (1 − TI_δ)^γ.
 fn focal_tversky(p: Tensor<2>, y: Tensor<2>, delta: f64, gamma: f64, smooth: f64) -> Tensor<1> {
-    // 1 − TI ≥ 0 up to rounding; clamp so a fractional power never sees a negative number.
-    let one_minus = tversky_index(p, y, delta, smooth).neg().add_scalar(1.0).clamp(0.0, 1.0);
+    // 1 − TI ≥ 0 up to rounding; the floor keeps a fractional power and its gradient finite at a
+    // perfect overlap (d/dx x^0.75 is infinite at 0).
+    let one_minus = tversky_index(p, y, delta, smooth).neg().add_scalar(1.0).clamp(EPS, 1.0);
     one_minus.powf_scalar(gamma).mean()
 }
 
