@@ -1,7 +1,10 @@
 //! Everything a notebook needs: `use xcluster::prelude::*;`.
 
 pub use crate::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, Match};
+pub use crate::crossmatch::{CrossMatch, Footprint, Matched};
 pub use crate::dataset::Dataset;
+pub use crate::detect::{Detection, Detections};
+pub use crate::evaluate::{Evaluation, Evaluator};
 pub use crate::error::{Error, Result};
 pub use crate::labels::Disk;
 pub use crate::loss::Loss;
