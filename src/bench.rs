@@ -409,7 +409,11 @@ pub fn run_detect(n: usize, mut report: impl FnMut(&str, usize, f64)) -> Result<
     let matched = CrossMatch::default().run(&det, &known, &[], &pred)?;
     let secs = t.elapsed().as_secs_f64();
     report("cross-match", det.len(), secs);
-    rows.push((format!("cross-match {} detections with 5 catalogs + footprint counts", matched.detections().height()), det.len(), secs));
+    rows.push((
+        format!("cross-match {} detections with 5 catalogs + footprint counts", matched.detections().height()),
+        det.len(),
+        secs,
+    ));
     Ok(df!(
         "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),

@@ -46,18 +46,8 @@ impl Detection {
             self.threshold
         );
         ensure_param!(self.min_pixels >= 1, "min_pixels", "must be at least 1, got {}", self.min_pixels);
-        ensure_param!(
-            self.max_radius_arcmin > 0.0,
-            "max_radius_arcmin",
-            "must be > 0, got {}",
-            self.max_radius_arcmin
-        );
-        ensure_param!(
-            matches!(self.connectivity, 4 | 8),
-            "connectivity",
-            "must be 4 or 8, got {}",
-            self.connectivity
-        );
+        ensure_param!(self.max_radius_arcmin > 0.0, "max_radius_arcmin", "must be > 0, got {}", self.max_radius_arcmin);
+        ensure_param!(matches!(self.connectivity, 4 | 8), "connectivity", "must be 4 or 8, got {}", self.connectivity);
         ensure_param!(
             self.merge_radius_arcmin > 0.0 && self.merge_radius_arcmin <= 600.0,
             "merge_radius_arcmin",
@@ -248,20 +238,22 @@ impl Predictions {
             .flat_map_iter(|n| {
                 let info = &self.info()[n];
                 let pixel_arcmin = info.projection.pixel_arcmin();
-                components(self.prob(n), self.size(), &d, d.max_radius_arcmin / pixel_arcmin).into_iter().map(move |c| {
-                    let (glon, glat) = info.projection.pixel_to_galactic(c.centre.0, c.centre.1);
-                    Sighting {
-                        patch: info.id,
-                        tile: info.tile,
-                        glon,
-                        glat,
-                        peak: c.peak.0,
-                        npix: c.pixels.len() as u32,
-                        i: c.centre.0,
-                        j: c.centre.1,
-                        pixel_arcmin,
-                    }
-                })
+                components(self.prob(n), self.size(), &d, d.max_radius_arcmin / pixel_arcmin).into_iter().map(
+                    move |c| {
+                        let (glon, glat) = info.projection.pixel_to_galactic(c.centre.0, c.centre.1);
+                        Sighting {
+                            patch: info.id,
+                            tile: info.tile,
+                            glon,
+                            glat,
+                            peak: c.peak.0,
+                            npix: c.pixels.len() as u32,
+                            i: c.centre.0,
+                            j: c.centre.1,
+                            pixel_arcmin,
+                        }
+                    },
+                )
             })
             .collect();
         sightings_df(&s)
@@ -286,10 +278,15 @@ fn sightings_df(s: &[Sighting]) -> Result<DataFrame> {
 }
 
 fn sightings_from_df(df: &DataFrame) -> Result<Vec<Sighting>> {
-    let f64s = |name: &str| -> Result<Vec<f64>> { Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.into_no_null_iter().collect()) };
-    let u64s = |name: &str| -> Result<Vec<u64>> { Ok(df.column(name)?.cast(&DataType::UInt64)?.u64()?.into_no_null_iter().collect()) };
+    let f64s = |name: &str| -> Result<Vec<f64>> {
+        Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.into_no_null_iter().collect())
+    };
+    let u64s = |name: &str| -> Result<Vec<u64>> {
+        Ok(df.column(name)?.cast(&DataType::UInt64)?.u64()?.into_no_null_iter().collect())
+    };
     let (patch, tile, npix) = (u64s("patch")?, u64s("tile")?, u64s("npix")?);
-    let (glon, glat, peak, i, j, px) = (f64s("glon")?, f64s("glat")?, f64s("peak")?, f64s("i")?, f64s("j")?, f64s("pixel_arcmin")?);
+    let (glon, glat, peak, i, j, px) =
+        (f64s("glon")?, f64s("glat")?, f64s("peak")?, f64s("i")?, f64s("j")?, f64s("pixel_arcmin")?);
     Ok((0..df.height())
         .map(|k| Sighting {
             patch: patch[k],

@@ -369,7 +369,8 @@ pub fn predict_stage(
         if progress {
             eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, mine.len());
         }
-        let cut = PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
+        let cut =
+            PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
         let probs = trained.predict(&normaliser.apply(cut)?, 64)?;
         infos.extend_from_slice(probs.info());
         parts.push(probs.sightings(d)?.lazy());
@@ -429,7 +430,9 @@ fn write_detections(det: &crate::detect::Detections, dirs: &OutputDirs) -> Resul
     let joined: Vec<String> = (0..ids.len())
         .map(|k| {
             ids.get_as_series(k)
-                .and_then(|s| s.u64().ok().map(|v| v.into_no_null_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")))
+                .and_then(|s| {
+                    s.u64().ok().map(|v| v.into_no_null_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
+                })
                 .unwrap_or_default()
         })
         .collect();

@@ -4,8 +4,8 @@ pub use crate::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, M
 pub use crate::crossmatch::{CrossMatch, Footprint, Matched};
 pub use crate::dataset::Dataset;
 pub use crate::detect::{Detection, Detections};
-pub use crate::evaluate::{Evaluation, Evaluator};
 pub use crate::error::{Error, Result};
+pub use crate::evaluate::{Evaluation, Evaluator};
 pub use crate::labels::Disk;
 pub use crate::loss::Loss;
 pub use crate::model::{Architecture, NetConfig};

@@ -527,7 +527,13 @@ impl Model {
             }
         }
         let best = s.best.unwrap_or(s.net).valid();
-        Ok(Trained { net: best, config: c.clone(), history: s.history.df()?, normaliser: self.normaliser, device: self.device })
+        Ok(Trained {
+            net: best,
+            config: c.clone(),
+            history: s.history.df()?,
+            normaliser: self.normaliser,
+            device: self.device,
+        })
     }
 
     fn train_epoch(&self, s: &mut RunState, train: &dyn TrainData) -> Result<(f64, Confusion)> {

@@ -38,7 +38,15 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     let clusters = std::fs::read_to_string(day.join("files/dataset_clusters.csv")).unwrap();
     assert_eq!(clusters.lines().count(), 1 + 1094 + 559 + 1193);
     assert!(clusters.lines().next().unwrap().starts_with("name,catalog,ra,dec,glon,glat,z,m500"));
-    for f in ["catalogs.csv", "sightings.parquet", "detections.parquet", "detections.csv", "summary.csv", "results.txt", "evaluation.csv"] {
+    for f in [
+        "catalogs.csv",
+        "sightings.parquet",
+        "detections.parquet",
+        "detections.csv",
+        "summary.csv",
+        "results.txt",
+        "evaluation.csv",
+    ] {
         assert!(day.join("files").join(f).is_file(), "{f} missing");
     }
     // results.txt has one line per built-in catalog, then the detection counts.

@@ -29,7 +29,8 @@ fn detection(threshold: f32, min_pixels: usize, connectivity: u8) -> Detection {
 
 #[test]
 fn components_equal_scipy_ndimage() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/detect_components.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/detect_components.json")).unwrap();
     let f: Fixture = serde_json::from_str(&text).unwrap();
     assert_eq!(f.cases.len(), 24);
     for c in &f.cases {
@@ -37,7 +38,11 @@ fn components_equal_scipy_ndimage() {
         let tag = format!("map {} threshold {} connectivity {}", c.map, c.threshold, c.connectivity);
         assert_eq!(got.iter().map(|g| g.pixels.len()).collect::<Vec<_>>(), c.sizes, "{tag}");
         for (g, want) in got.iter().zip(&c.centres) {
-            assert!((g.centre.0 - want[0]).abs() < 1e-6 && (g.centre.1 - want[1]).abs() < 1e-6, "{tag}: {:?} vs {want:?}", g.centre);
+            assert!(
+                (g.centre.0 - want[0]).abs() < 1e-6 && (g.centre.1 - want[1]).abs() < 1e-6,
+                "{tag}: {:?} vs {want:?}",
+                g.centre
+            );
         }
     }
 }
@@ -54,7 +59,10 @@ fn map_with(pixels: &[(usize, usize, f32)], size: usize) -> Vec<f32> {
 fn edge_cases() {
     let d8 = detection(0.9, 4, 8);
     // Two 2×2 squares touching diagonally: one component with 8-connectivity, two with 4.
-    let m = map_with(&[(1, 1, 1.0), (1, 2, 1.0), (2, 1, 1.0), (2, 2, 1.0), (3, 3, 1.0), (3, 4, 1.0), (4, 3, 1.0), (4, 4, 1.0)], 8);
+    let m = map_with(
+        &[(1, 1, 1.0), (1, 2, 1.0), (2, 1, 1.0), (2, 2, 1.0), (3, 3, 1.0), (3, 4, 1.0), (4, 3, 1.0), (4, 4, 1.0)],
+        8,
+    );
     assert_eq!(components(&m, 8, &d8, 1e9).len(), 1);
     assert_eq!(components(&m, 8, &detection(0.9, 4, 4), 1e9).len(), 2);
     // A single pixel is below min_pixels 4, kept with min_pixels 1, centred on itself.
@@ -125,7 +133,10 @@ fn overlapping_patches_merge_into_one_object() {
     let peaks: Vec<f32> = df.column("peak").unwrap().f32().unwrap().into_no_null_iter().collect();
     assert_eq!(n_patches, [3, 1]);
     assert!((peaks[0] - 0.99).abs() < 1e-6 && (peaks[1] - 0.93).abs() < 1e-6);
-    let (l, b) = (df.column("glon").unwrap().f64().unwrap().get(0).unwrap(), df.column("glat").unwrap().f64().unwrap().get(0).unwrap());
+    let (l, b) = (
+        df.column("glon").unwrap().f64().unwrap().get(0).unwrap(),
+        df.column("glat").unwrap().f64().unwrap().get(0).unwrap(),
+    );
     let sep = xcluster::prelude::angular_separation_deg(l, b, 100.1, 40.05) * 60.0;
     assert!(sep < 0.5, "merged object {sep}′ from the injected position");
     assert_eq!(det.per_patch().height(), 4);

@@ -234,7 +234,13 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn predict(params: &Params, tiles: Vec<u32>, full_sky: bool, shard: Option<(u32, u32)>, merge: bool) -> anyhow::Result<()> {
+fn predict(
+    params: &Params,
+    tiles: Vec<u32>,
+    full_sky: bool,
+    shard: Option<(u32, u32)>,
+    merge: bool,
+) -> anyhow::Result<()> {
     params.validate()?;
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
@@ -338,7 +344,10 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     if let Some(e) = &report.evaluation {
         println!("against the injected clusters (synthetic sky):\n{}", e.summary());
     }
-    println!("wrote {}/{{detections.parquet,detections.csv,summary.csv,results.txt,evaluation.csv,…}}", files.display());
+    println!(
+        "wrote {}/{{detections.parquet,detections.csv,summary.csv,results.txt,evaluation.csv,…}}",
+        files.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -97,11 +97,23 @@ pub struct Unet2d {
     before_concat: Vec<ConvStack>,
     after_concat: Vec<ConvStack>,
     head: Head,
+    /// Concatenate the encoder skips (false only for the skip-less `unet_plus_2d`, see `unet_plus`).
+    skips: bool,
 }
 
 impl Unet2d {
     /// Build for `bands` input channels and level widths `filters`.
     pub fn new(bands: usize, filters: &[usize], device: &Device) -> Self {
+        Self::build(bands, filters, true, device)
+    }
+
+    /// The same network without the skip concatenations (what keras-unet-collection's
+    /// `unet_plus_2d` builds, see [`super::unet_plus`]).
+    pub fn without_skips(bands: usize, filters: &[usize], device: &Device) -> Self {
+        Self::build(bands, filters, false, device)
+    }
+
+    fn build(bands: usize, filters: &[usize], skips: bool, device: &Device) -> Self {
         let opts = ConvOpts::relu3(false);
         let mut cin = bands;
         let down = filters
@@ -116,7 +128,8 @@ impl Unet2d {
         let mut prev = cin;
         for &f in filters[..filters.len() - 1].iter().rev() {
             before_concat.push(ConvStack::new(prev, f, 1, opts, device));
-            after_concat.push(ConvStack::new(2 * f, f, 2, opts, device));
+            let cin = if skips { 2 * f } else { f };
+            after_concat.push(ConvStack::new(cin, f, 2, opts, device));
             prev = f;
         }
         Self {
@@ -126,6 +139,7 @@ impl Unet2d {
             before_concat,
             after_concat,
             head: Head::new(prev, device),
+            skips,
         }
     }
 
@@ -144,7 +158,7 @@ impl Unet2d {
         let mut x = skips.pop().expect("at least one level");
         for ((before, after), skip) in self.before_concat.iter().zip(&self.after_concat).zip(skips.into_iter().rev()) {
             x = before.forward(self.up.forward(x)); // [N, f, 2h, 2w]
-            x = after.forward(cat(vec![x, skip]));
+            x = after.forward(if self.skips { cat(vec![x, skip]) } else { x });
         }
         self.head.forward(x)
     }

@@ -22,65 +22,24 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use super::blocks::{ConvOpts, ConvStack, Down, Head, Up};
+use super::unet::Unet2d;
 
 /// keras-unet-collection's `unet_plus_2d` (the layers its Keras model actually contains, see the
-/// module doc): `filters` per level (default [64, 128, 256, 512]).
+/// module doc): `unet_2d` without the skip concatenations, `filters` per level (default [64, 128, 256, 512]).
 #[derive(Module, Debug)]
 pub struct UnetPlus {
-    down: Vec<ConvStack>,
-    pool: Down,
-    up: Up,
-    before_concat: Vec<ConvStack>,
-    after_concat: Vec<ConvStack>,
-    head: Head,
+    inner: Unet2d,
 }
 
 impl UnetPlus {
     /// Build for `bands` input channels and level widths `filters`.
     pub fn new(bands: usize, filters: &[usize], device: &Device) -> Self {
-        let opts = ConvOpts::relu3(false);
-        let mut cin = bands;
-        let down = filters
-            .iter()
-            .map(|&f| {
-                let stack = ConvStack::new(cin, f, 2, opts, device);
-                cin = f;
-                stack
-            })
-            .collect();
-        let (mut before_concat, mut after_concat) = (Vec::new(), Vec::new());
-        let mut prev = cin;
-        for &f in filters[..filters.len() - 1].iter().rev() {
-            before_concat.push(ConvStack::new(prev, f, 1, opts, device));
-            // `concat=False` in the reference: the "after concat" stack sees only the up-sampled path.
-            after_concat.push(ConvStack::new(f, f, 2, opts, device));
-            prev = f;
-        }
-        Self {
-            down,
-            pool: Down::max_pool(),
-            up: Up::bilinear(),
-            before_concat,
-            after_concat,
-            head: Head::new(prev, device),
-        }
+        Self { inner: Unet2d::without_skips(bands, filters, device) }
     }
 
     /// # Shapes
     /// `[N, bands, H, W]` → `[N, 1, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = x;
-        for (level, stack) in self.down.iter().enumerate() {
-            if level > 0 {
-                x = self.pool.forward(x); // [N, f_prev, H/2^level, W/2^level]
-            }
-            x = stack.forward(x); // [N, f_level, H/2^level, W/2^level]
-        }
-        for (before, after) in self.before_concat.iter().zip(&self.after_concat) {
-            x = before.forward(self.up.forward(x)); // [N, f, 2h, 2w]
-            x = after.forward(x); // [N, f, 2h, 2w]
-        }
-        self.head.forward(x) // [N, 1, H, W]
+        self.inner.forward(x)
     }
 }
