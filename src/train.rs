@@ -403,7 +403,9 @@ impl Model {
         self.config.lr_patience = lr_patience;
         self
     }
-    /// Seed of weights, dropout and batch order (default 1).
+    /// Seed of weights, dropout and batch order (default 1). Weights and dropout draw from the
+    /// device's single random generator, which `fit` seeds: two trainings running at the same time in
+    /// one process interleave their draws and are then not reproducible.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
         self
