@@ -1,0 +1,31 @@
+//! The whole pipeline on a small synthetic sky (nside 512, a small U-Net, a few hundred steps):
+//! it must recover the injected clusters it should — more than half of the brightest decile (by
+//! Y5R500) of the injected clusters inside the scanned test tile.
+
+use xcluster::params::Params;
+
+#[test]
+fn run_recovers_the_brightest_injected_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = Params::from_toml(&format!(
+        "path = {:?}\nnside = 512\nbands = [\"143GHz\", \"353GHz\", \"y-map\"]\nloops = 2\nepochs = 3\n\
+         steps_per_epoch = 80\nbatch = 16\nfilters = [8, 16, 32, 64]\noptimizer = \"adam\"\nlr = 3e-3\n\
+         patience = 3\nlr_patience = 2\n",
+        dir.path().to_string_lossy()
+    ))
+    .unwrap();
+    let report = xcluster::pipeline::run(&params).unwrap();
+    let e = report.evaluation.expect("the synthetic sky has its truth");
+    let clusters = e.clusters();
+    let y: Vec<f64> = clusters.column("y5r500_arcmin2").unwrap().f64().unwrap().into_no_null_iter().collect();
+    let found = clusters.column("found").unwrap().bool().unwrap().clone();
+    let found: Vec<bool> = (0..found.len()).map(|k| found.get(k) == Some(true)).collect();
+    let mut order: Vec<usize> = (0..y.len()).collect();
+    order.sort_by(|&a, &b| y[b].total_cmp(&y[a]));
+    let decile = (y.len() / 10).max(1);
+    let recovered = order[..decile].iter().filter(|&&k| found[k]).count();
+    eprintln!("{}\nbrightest decile: {recovered}/{decile}", e.summary());
+    assert!(recovered * 2 > decile, "brightest decile: {recovered} of {decile} found");
+    let purity = e.purity().expect("there are detections");
+    assert!(purity > 0.5, "purity {purity}");
+}
