@@ -62,15 +62,25 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     let positions = |path: &std::path::Path| -> Vec<(f64, f64)> {
         let t = std::fs::read_to_string(path).unwrap();
         let header: Vec<&str> = t.lines().next().unwrap().split(',').collect();
-        let (l, b) = (header.iter().position(|h| *h == "glon").unwrap(), header.iter().position(|h| *h == "glat").unwrap());
-        t.lines().skip(1).map(|r| r.split(',').collect::<Vec<_>>()).map(|r| (r[l].parse().unwrap(), r[b].parse().unwrap())).collect()
+        let (l, b) =
+            (header.iter().position(|h| *h == "glon").unwrap(), header.iter().position(|h| *h == "glat").unwrap());
+        t.lines()
+            .skip(1)
+            .map(|r| r.split(',').collect::<Vec<_>>())
+            .map(|r| (r[l].parse().unwrap(), r[b].parse().unwrap()))
+            .collect()
     };
-    let near = |a: (f64, f64), b: &[(f64, f64)]| b.iter().any(|&p| xcluster::prelude::angular_separation_deg(a.0, a.1, p.0, p.1) * 60.0 <= 7.0);
+    let near = |a: (f64, f64), b: &[(f64, f64)]| {
+        b.iter().any(|&p| xcluster::prelude::angular_separation_deg(a.0, a.1, p.0, p.1) * 60.0 <= 7.0)
+    };
     let detections = positions(&day.join("files/detections.csv"));
     let truth = positions(&dir.path().join("truth/truth_clusters.csv"));
     let in_footprint = positions(&day.join("files/evaluation_clusters.csv"));
     let eval = std::fs::read_to_string(day.join("files/evaluation.csv")).unwrap();
-    let (names, values) = (eval.lines().next().unwrap().split(',').collect::<Vec<_>>(), eval.lines().nth(1).unwrap().split(',').collect::<Vec<_>>());
+    let (names, values) = (
+        eval.lines().next().unwrap().split(',').collect::<Vec<_>>(),
+        eval.lines().nth(1).unwrap().split(',').collect::<Vec<_>>(),
+    );
     let value = |k: &str| -> f64 { values[names.iter().position(|n| *n == k).unwrap()].parse().unwrap_or(f64::NAN) };
     let true_detections = detections.iter().filter(|&&d| near(d, &truth)).count();
     assert_eq!(value("n_detections") as usize, detections.len());

@@ -178,6 +178,13 @@ impl ConvStack {
     }
 }
 
+/// The encoder stacks of a U-Net: one `stack`-layer [`ConvStack`] per width in `filters`, the first
+/// taking `bands` channels, each next one the previous width.
+pub fn encoder(bands: usize, filters: &[usize], stack: usize, opts: ConvOpts, device: &Device) -> Vec<ConvStack> {
+    let inputs = std::iter::once(bands).chain(filters.iter().copied());
+    inputs.zip(filters).map(|(cin, &f)| ConvStack::new(cin, f, stack, opts, device)).collect()
+}
+
 /// Halve the spatial size: 2×2 max-pooling, or a strided 2×2 convolution (+BN, activation),
 /// Keras' `encode_layer(pool=True|False)`.
 #[derive(Module, Debug)]

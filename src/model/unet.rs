@@ -14,7 +14,7 @@ use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::blocks::{cat, ConvOpts, ConvStack, Down, Head, Up};
+use super::blocks::{cat, encoder, ConvOpts, ConvStack, Down, Head, Up};
 
 /// The original xCluster U-Net. `filters` are the encoder widths (default [32, 64, 128, 256]);
 /// the bottleneck has twice the last width.
@@ -35,12 +35,8 @@ impl XclusterUnet {
         // Plain Keras Conv2D keeps its bias in front of batch norm (960 of the 7,725,953 parameters).
         let bn = ConvOpts::relu3(true).bias(true);
         let plain = ConvOpts::relu3(false);
-        let mut cin = bands;
-        let mut down = Vec::new();
-        for &f in filters {
-            down.push(ConvStack::new(cin, f, 2, bn, device));
-            cin = f;
-        }
+        let down = encoder(bands, filters, 2, bn, device);
+        let cin = filters[filters.len() - 1];
         let bottom = 2 * cin;
         let bottleneck = ConvStack::new(cin, bottom, 2, plain, device);
         let (mut up, mut decode) = (Vec::new(), Vec::new());
@@ -115,17 +111,9 @@ impl Unet2d {
 
     fn build(bands: usize, filters: &[usize], skips: bool, device: &Device) -> Self {
         let opts = ConvOpts::relu3(false);
-        let mut cin = bands;
-        let down = filters
-            .iter()
-            .map(|&f| {
-                let stack = ConvStack::new(cin, f, 2, opts, device);
-                cin = f;
-                stack
-            })
-            .collect();
+        let down = encoder(bands, filters, 2, opts, device);
         let (mut before_concat, mut after_concat) = (Vec::new(), Vec::new());
-        let mut prev = cin;
+        let mut prev = filters[filters.len() - 1];
         for &f in filters[..filters.len() - 1].iter().rev() {
             before_concat.push(ConvStack::new(prev, f, 1, opts, device));
             let cin = if skips { 2 * f } else { f };

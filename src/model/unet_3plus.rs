@@ -28,7 +28,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{activation, Device, Tensor};
 
-use super::blocks::{cat, conv, upsample, ConvOpts, ConvStack, Down};
+use super::blocks::{cat, conv, encoder, upsample, ConvOpts, ConvStack, Down};
 
 /// keras-unet-collection's `unet_3plus_2d`: encoder widths `filters` (default [64, 128, 256, 512]),
 /// skip width `filters[0]`, aggregate width `levels × filters[0]`.
@@ -53,15 +53,7 @@ impl Unet3plus {
     pub fn new(bands: usize, filters: &[usize], device: &Device) -> Self {
         let levels = filters.len();
         let plain = ConvOpts::relu3(false);
-        let mut cin = bands;
-        let down = filters
-            .iter()
-            .map(|&f| {
-                let stack = ConvStack::new(cin, f, 2, plain, device);
-                cin = f;
-                stack
-            })
-            .collect();
+        let down = encoder(bands, filters, 2, plain, device);
         // Keras 'auto': filter_num_skip = filters[0] for every level, aggregate = depth × filters[0].
         let skip = filters[0];
         let aggregate = levels * skip;
