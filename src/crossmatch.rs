@@ -305,6 +305,7 @@ fn nearest_contaminant(
     let mut best = Nearest { row: vec![None; pos.len()], name: vec![None; pos.len()], sep: vec![None; pos.len()] };
     for cat in contaminants {
         let near = nearest(pos, cat, radius_arcmin)?;
+        #[allow(clippy::needless_range_loop)] // k indexes four parallel columns
         for k in 0..pos.len() {
             if let Some(s) = near.sep[k].filter(|&s| best.sep[k].is_none_or(|b| s < b)) {
                 best.row[k] = near.row[k];

@@ -46,7 +46,12 @@ impl Detection {
             self.threshold
         );
         ensure_param!(self.min_pixels >= 1, "min_pixels", "must be at least 1, got {}", self.min_pixels);
-        ensure_param!(self.max_radius_arcmin > 0.0, "max_radius_arcmin", "must be > 0, got {}", self.max_radius_arcmin);
+        ensure_param!(
+            self.max_radius_arcmin.is_finite() && self.max_radius_arcmin > 0.0,
+            "max_radius_arcmin",
+            "must be > 0, got {}",
+            self.max_radius_arcmin
+        );
         ensure_param!(matches!(self.connectivity, 4 | 8), "connectivity", "must be 4 or 8, got {}", self.connectivity);
         ensure_param!(
             self.merge_radius_arcmin > 0.0 && self.merge_radius_arcmin <= 600.0,

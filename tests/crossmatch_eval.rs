@@ -31,10 +31,10 @@ fn galactic(l: f64, b: f64) -> Gnomonic {
 
 /// A 3-pixel-radius disk of probability `p` centred on patch pixel (ci, cj) of map `map`.
 fn blob(map: &mut [f32], ci: f64, cj: f64, p: f32) {
-    for k in 0..N * N {
+    for (k, v) in map.iter_mut().enumerate().take(N * N) {
         let (i, j) = ((k / N) as f64, (k % N) as f64);
         if (i - ci).hypot(j - cj) <= 3.0 {
-            map[k] = map[k].max(p);
+            *v = v.max(p);
         }
     }
 }

@@ -107,10 +107,10 @@ fn info(id: u64, glon: f64, glat: f64) -> PatchInfo {
 /// A 3-pixel-radius disk of probability `p` around sky position (l, b) on patch `info`.
 fn blob(probs: &mut [f32], info: &PatchInfo, l: f64, b: f64, p: f32) {
     let (ci, cj) = info.projection.galactic_to_pixel(l, b).unwrap();
-    for k in 0..64 * 64 {
+    for (k, v) in probs.iter_mut().enumerate() {
         let (i, j) = ((k / 64) as f64, (k % 64) as f64);
         if (i - ci).hypot(j - cj) <= 3.0 {
-            probs[k] = probs[k].max(p);
+            *v = v.max(p);
         }
     }
 }
