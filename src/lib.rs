@@ -28,7 +28,7 @@
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
-//! Plots are built by later work; [`pipeline::Stage`] lists which stages exist in this version.
+//! Plots and the download of real data (`xcluster fetch`) are built by later work.
 //!
 //! ## Quick start
 //! ```

@@ -20,49 +20,6 @@ use crate::patches::PatchSampler;
 use crate::sky::Sky;
 use crate::tiles::Split;
 
-/// A stage of the pipeline and whether this version implements it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Params, output folders, catalogs, tiles and the train/val/test assignment of clusters.
-    Foundation,
-    /// The embedded Planck-like synthetic sky.
-    SyntheticSky,
-    /// Real Planck / MILCA maps from files.
-    PlanckMaps,
-    /// Patches, labels, normalisation and datasets.
-    Patches,
-    /// Networks, losses and training.
-    Train,
-    /// Scanning, detection, cross-matching and evaluation.
-    Detect,
-}
-
-impl Stage {
-    /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] =
-        [Stage::Foundation, Stage::SyntheticSky, Stage::PlanckMaps, Stage::Patches, Stage::Train, Stage::Detect];
-
-    /// A short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Foundation => "foundation (params, catalogs, tiles)",
-            Stage::SyntheticSky => "synthetic sky",
-            Stage::PlanckMaps => "Planck maps",
-            Stage::Patches => "patches / labels / normalisation / dataset",
-            Stage::Train => "model training",
-            Stage::Detect => "detection / cross-match / evaluation",
-        }
-    }
-
-    /// Whether this version of xcluster implements the stage.
-    pub fn is_built(self) -> bool {
-        matches!(
-            self,
-            Stage::Foundation | Stage::SyntheticSky | Stage::PlanckMaps | Stage::Patches | Stage::Train | Stage::Detect
-        )
-    }
-}
-
 /// What [`run`] produced.
 #[derive(Debug)]
 pub struct RunReport {
