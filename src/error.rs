@@ -58,6 +58,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A figure could not be drawn, encoded or saved.
+    #[error("figure {what}: {message}")]
+    Plot {
+        /// The figure (or file) involved.
+        what: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
     /// A polars operation failed.
     #[error("table: {0}")]
     Polars(#[from] polars::error::PolarsError),
@@ -82,6 +91,11 @@ impl Error {
     /// Shorthand for [`Error::Model`].
     pub fn model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Model { path: path.into(), message: message.into() }
+    }
+
+    /// Shorthand for [`Error::Plot`].
+    pub fn plot(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Plot { what: what.into(), message: message.to_string() }
     }
 
     /// Shorthand for [`Error::Io`].

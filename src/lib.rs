@@ -28,7 +28,9 @@
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
-//! Plots and the download of real data (`xcluster fetch`) are built by later work.
+//! | figures | [`plot`] | any of the above → [`plot::Figure`]: inline in evcxr, `.save("x.png" \| "x.svg")` |
+//!
+//! The download of real data (`xcluster fetch`) is built by later work.
 //!
 //! ## Quick start
 //! ```
@@ -63,6 +65,7 @@ pub mod output;
 pub mod params;
 pub mod patches;
 pub mod pipeline;
+pub mod plot;
 pub mod predict;
 pub mod prelude;
 pub mod sky;

@@ -56,3 +56,39 @@ pub fn catalog_at(points: &[(f64, f64)]) -> xcluster::catalog::Catalog {
     .unwrap();
     xcluster::catalog::Catalog::from_df("test", df, &xcluster::catalog::ColumnMap::auto()).unwrap()
 }
+
+/// Render `fig` to PNG and SVG and check both: the PNG decodes to the figure's size and is not
+/// blank (more than `min_colours` distinct colours, at least 5 % non-white pixels); the SVG is a
+/// document of the same size with text in it; both save under those extensions. Returns the RGB
+/// pixels for figure-specific checks.
+pub fn check_figure(fig: &xcluster::plot::Figure, min_colours: usize) -> Vec<u8> {
+    let (w, h) = fig.size();
+    let png = fig.png().unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (w, h), "{fig:?}: PNG size");
+    let rgb = img.into_raw();
+    let colours: std::collections::HashSet<&[u8]> = rgb.chunks(3).collect();
+    assert!(colours.len() > min_colours, "{fig:?}: only {} colours", colours.len());
+    let non_white = rgb.chunks(3).filter(|p| p != &[255, 255, 255]).count();
+    assert!(non_white * 20 > (w * h) as usize, "{fig:?}: {non_white} of {} pixels drawn", w * h);
+    assert_eq!(rgb, fig.rgb().unwrap(), "{fig:?}: PNG and raw pixels differ");
+
+    let svg = fig.svg().unwrap();
+    assert!(svg.starts_with("<svg"), "{fig:?}: not an SVG document");
+    assert!(svg.contains(&format!("width=\"{w}\"")) && svg.contains(&format!("height=\"{h}\"")), "{fig:?}: SVG size");
+    assert!(svg.contains("<text"), "{fig:?}: SVG has no text");
+
+    let dir = tempfile::tempdir().unwrap();
+    for ext in ["png", "svg"] {
+        let path = fig.save(dir.path().join(format!("f.{ext}"))).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{fig:?}: {ext} file too small");
+    }
+    assert!(fig.save(dir.path().join("f.jpg")).is_err(), "unknown extensions are refused");
+    rgb
+}
+
+/// The RGB colour of pixel (x, y) of a figure's pixels.
+pub fn pixel(rgb: &[u8], width: u32, x: u32, y: u32) -> [u8; 3] {
+    let k = 3 * (y * width + x) as usize;
+    [rgb[k], rgb[k + 1], rgb[k + 2]]
+}
