@@ -73,3 +73,6 @@ pub mod tiles;
 pub mod train;
 
 pub use error::{Error, Result};
+/// The polars version xcluster is built with: notebooks use `xcluster::polars` instead of their own
+/// `:dep polars`, which could resolve to another, incompatible version.
+pub use polars;

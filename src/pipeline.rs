@@ -37,6 +37,9 @@ pub struct RunReport {
     pub matched: crate::crossmatch::Matched,
     /// Purity and completeness against the injected clusters (synthetic sky only).
     pub evaluation: Option<crate::evaluate::Evaluation>,
+    /// The figures written under `figures/` (training curves and validation patches come from the
+    /// training stage; see [`figures_stage`] for the rest).
+    pub figures: Vec<PathBuf>,
 }
 
 /// What the catalog stage produced (and wrote under `files/`).
@@ -105,7 +108,59 @@ pub fn run(params: &Params) -> Result<RunReport> {
         }
         None => None,
     };
-    Ok(RunReport { dirs, catalogs: summary, split_counts, train, predict, matched, evaluation })
+    let figures = figures_stage(params, &sky, &predict, &matched, evaluation.as_ref(), &dirs)?;
+    Ok(RunReport { dirs, catalogs: summary, split_counts, train, predict, matched, evaluation, figures })
+}
+
+/// The figures of a run, under `dirs.figures`, as the params file's switches ask:
+/// - `plot_dataset`: `tiles.png` (the split) and `sky_<band>.png` (each band with the tiles);
+/// - `plot_prediction`: `prediction.png` (the panel of the most confident scanned patch),
+///   `detections.png` (all-sky, by match class) and, with a truth, `completeness_<column>.png`;
+/// - `plot_individual_patchs`: `patches/patch_<id>.png`, the panels of the [`EXAMPLES`] most
+///   confident scanned patches.
+pub fn figures_stage(
+    params: &Params,
+    sky: &Sky,
+    predict: &PredictStage,
+    matched: &crate::crossmatch::Matched,
+    evaluation: Option<&crate::evaluate::Evaluation>,
+    dirs: &OutputDirs,
+) -> Result<Vec<PathBuf>> {
+    use crate::plot::prediction;
+    let tiling = params.tiling()?;
+    let mut written = Vec::new();
+    if params.plot_dataset {
+        written.push(tiling.plot().save(dirs.figures.join("tiles.png"))?);
+        for &band in &params.bands {
+            written.push(sky.plot(band, &tiling)?.save(dirs.figures.join(format!("sky_{}.png", band.name())))?);
+        }
+    }
+    let masks = |p: &crate::patches::Patches| {
+        crate::labels::masks(p, Disk::from_params(&params.disk_radius, params.seed))
+    };
+    if params.plot_prediction {
+        if let Some((patches, probs)) = &predict.examples {
+            let fig = prediction(patches, &masks(patches)?, probs, matched.detections(), 0)?;
+            written.push(fig.save(dirs.figures.join("prediction.png"))?);
+        }
+        written.push(matched.plot(&tiling)?.save(dirs.figures.join("detections.png"))?);
+        for column in ["m500", "y5r500_arcmin2"] {
+            if let Some(e) = evaluation {
+                let path = dirs.figures.join(format!("completeness_{column}.png"));
+                written.push(e.plot_completeness(column)?.save(path)?);
+            }
+        }
+    }
+    if let (true, Some((patches, probs))) = (params.plot_individual_patchs, &predict.examples) {
+        let dir = dirs.figures.join("patches");
+        std::fs::create_dir_all(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
+        let masks = masks(patches)?;
+        for (n, info) in patches.info().iter().enumerate() {
+            let fig = prediction(patches, &masks, probs, matched.detections(), n)?;
+            written.push(fig.save(dir.join(format!("patch_{}.png", info.id)))?);
+        }
+    }
+    Ok(written)
 }
 
 /// [`Sky::load`], saying on stderr (when `progress`) what is loaded and how long it took: the step
@@ -271,6 +326,10 @@ pub fn train_stage(
             .fit(&train, &val)?
     };
     trained.save(&dir)?;
+    if params.plot_dataset {
+        val.plot(6)?.save(dirs.figures.join("dataset_val.png"))?;
+    }
+    trained.plot()?.save(dirs.figures.join("training.png"))?;
     Ok(TrainStage { trained, dir })
 }
 
@@ -287,7 +346,13 @@ pub struct PredictStage {
     pub infos: Vec<crate::patches::PatchInfo>,
     /// Files written.
     pub files: Vec<PathBuf>,
+    /// The most confident scanned patches (normalised) and their maps, for the prediction figures:
+    /// [`EXAMPLES`] of them with `plot_individual_patchs`, one with `plot_prediction`, else none.
+    pub examples: Option<(crate::patches::Patches, crate::predict::Predictions)>,
 }
+
+/// Patches kept for figures by the prediction stage with `plot_individual_patchs`.
+pub const EXAMPLES: usize = 16;
 
 /// The prediction stage: load the trained `models/<model>/`, scan `tiles` (one tile at a time, so
 /// memory stays at one tile's patches) with its normaliser, detect with the params' thresholds, and
@@ -321,14 +386,23 @@ pub fn predict_stage(
     let clusters = catalogs.dataset(params.dataset)?;
     let mine: Vec<u32> = tiles.iter().copied().filter(|t| shard.is_none_or(|(i, n)| t % n == i)).collect();
     let d = Detection::default();
-    let (mut parts, mut infos) = (Vec::new(), Vec::new());
+    let keep = match (params.plot_individual_patchs, params.plot_prediction) {
+        (true, _) => EXAMPLES,
+        (false, true) => 1,
+        (false, false) => 0,
+    };
+    let (mut parts, mut infos, mut examples) = (Vec::new(), Vec::new(), None);
     for (k, &tile) in mine.iter().enumerate() {
         if progress {
             eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, mine.len());
         }
         let cut =
             PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
-        let probs = trained.predict(&normaliser.apply(cut)?, 64)?;
+        let normalised = normaliser.apply(cut)?;
+        let probs = trained.predict(&normalised, 64)?;
+        if keep > 0 {
+            examples = Some(keep_confident(examples, &normalised, &probs, keep)?);
+        }
         infos.extend_from_slice(probs.info());
         parts.push(probs.sightings(d)?.lazy());
     }
@@ -348,7 +422,35 @@ pub fn predict_stage(
             Some(det)
         }
     };
-    Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files })
+    Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files, examples })
+}
+
+type Examples = (crate::patches::Patches, crate::predict::Predictions);
+
+/// The `keep` most confident of the kept examples and a new tile's patches.
+fn keep_confident(
+    kept: Option<Examples>,
+    patches: &crate::patches::Patches,
+    probs: &crate::predict::Predictions,
+    keep: usize,
+) -> Result<Examples> {
+    let idx = probs.most_confident(keep);
+    let (p, q) = (patches.select(&idx)?, probs.select(&idx)?);
+    let Some((kp, kq)) = kept else { return Ok((p, q)) };
+    // Few patches (≤ 2·keep): stack them and choose again.
+    let mut data = kp.data().to_vec();
+    data.extend_from_slice(p.data());
+    let mut info = kp.info().to_vec();
+    info.extend_from_slice(p.info());
+    let mut both = crate::patches::Patches::from_parts(kp.bands().to_vec(), kp.size(), data, info.clone())?;
+    if kp.is_normalised() {
+        both.set_normalised();
+    }
+    let mut maps = kq.probs().to_vec();
+    maps.extend_from_slice(q.probs());
+    let both_q = crate::predict::Predictions::from_parts(maps, kq.size(), info)?;
+    let idx = both_q.most_confident(keep);
+    Ok((both.select(&idx)?, both_q.select(&idx)?))
 }
 
 /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.

@@ -59,11 +59,34 @@ impl Predictions {
     pub fn info(&self) -> &[PatchInfo] {
         &self.info
     }
+    /// The highest probability of each map.
+    pub fn peaks(&self) -> Vec<f32> {
+        (0..self.len()).map(|n| self.prob(n).iter().copied().fold(0.0, f32::max)).collect()
+    }
+
+    /// Indices of the (at most) `k` maps with the highest peak probability, highest first.
+    pub fn most_confident(&self, k: usize) -> Vec<usize> {
+        let peaks = self.peaks();
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| peaks[b].total_cmp(&peaks[a]).then(a.cmp(&b)));
+        order.truncate(k);
+        order
+    }
+
+    /// The maps at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Result<Predictions> {
+        let mut probs = Vec::with_capacity(indices.len() * self.size * self.size);
+        for &k in indices {
+            ensure_param!(k < self.len(), "Predictions::select indices", "index {k} is out of range: {} maps", self.len());
+            probs.extend_from_slice(self.prob(k));
+        }
+        Predictions::from_parts(probs, self.size, indices.iter().map(|&k| self.info[k].clone()).collect())
+    }
+
     /// The patches' metadata as a DataFrame (see [`Patches::df`]), plus `max_prob`.
     pub fn df(&self) -> Result<DataFrame> {
         let mut df = crate::patches::info_df(&self.info)?;
-        let max: Vec<f32> = (0..self.len()).map(|n| self.prob(n).iter().copied().fold(0.0, f32::max)).collect();
-        df.with_column(polars::prelude::Column::new("max_prob".into(), max))?;
+        df.with_column(polars::prelude::Column::new("max_prob".into(), self.peaks()))?;
         Ok(df)
     }
 }

@@ -13,7 +13,7 @@ pub use crate::normalise::Normaliser;
 pub use crate::output::OutputDirs;
 pub use crate::params::Params;
 pub use crate::patches::{Frame, Interpolation, PatchSampler, Patches};
-pub use crate::plot::Figure;
+pub use crate::plot::{Figure, NotebookDisplay};
 pub use crate::predict::Predictions;
 pub use crate::sky::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band, Column,

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{sample_patches, ClusterInPatch, Dihedral, Frame, Gnomonic, Interpolation, PatchInfo};
-use crate::error::{Error, Result};
+use crate::error::{ensure_param, Error, Result};
 use crate::sky::{galactic_to_icrs, Band, HealpixMap, Sky};
 use crate::tiles::Split;
 
@@ -129,6 +129,18 @@ impl Patches {
 
     pub(crate) fn set_normalised(&mut self) {
         self.normalised = true;
+    }
+
+    /// The patches at `indices`, in that order (normalised if these are).
+    pub fn select(&self, indices: &[usize]) -> Result<Patches> {
+        let n = self.patch_len();
+        let mut data = Vec::with_capacity(indices.len() * n);
+        for &k in indices {
+            ensure_param!(k < self.len(), "Patches::select indices", "index {k} is out of range: {} patches", self.len());
+            data.extend_from_slice(&self.data[k * n..(k + 1) * n]);
+        }
+        let info = indices.iter().map(|&k| self.info[k].clone()).collect();
+        Ok(Patches { bands: self.bands.clone(), size: self.size, data, info, normalised: self.normalised })
     }
 
     /// Reorder patches: patch k of the result is patch `order[k]` of `self`.

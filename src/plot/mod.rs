@@ -15,6 +15,8 @@
 //! | prediction panel (y-map, true mask, probability, detections) | [`prediction`] |
 //! | completeness vs a truth column, purity–completeness curve | [`Evaluation::plot_completeness`](crate::evaluate::Evaluation::plot_completeness), [`purity_completeness`] |
 //!
+//! Tables: [`NotebookDisplay`] shows any polars `DataFrame` as an HTML table in Jupyter.
+//!
 //! Text is drawn with the DejaVu Sans font shipped in `data/fonts/`, so no system font library is
 //! needed. Images inside SVG files are embedded as PNG, which keeps an all-sky SVG small.
 
@@ -25,6 +27,7 @@ mod evaluation;
 mod patches;
 mod prediction;
 mod sky;
+mod table;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +44,7 @@ pub use evaluation::purity_completeness;
 pub use patches::histograms;
 pub use prediction::prediction;
 pub use sky::{mollweide, mollweide_inverse};
+pub use table::NotebookDisplay;
 
 pub(crate) use canvas::*;
 

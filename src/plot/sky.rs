@@ -142,7 +142,13 @@ impl AllSky {
                 let c = match (tiles[k], &self.background) {
                     (None, _) => WHITE,
                     (Some(t), Background::Splits) => {
-                        self.tiling.as_ref().map_or(NO_DATA, |tl| split_colour(tl.split_of_tile(t)))
+                        let c = self.tiling.as_ref().map_or(NO_DATA, |tl| split_colour(tl.split_of_tile(t)));
+                        // Pale fills under markers, so that a marker on the test tile stays visible.
+                        if self.markers.is_empty() {
+                            c
+                        } else {
+                            pale(c)
+                        }
                     }
                     (Some(_), Background::Map { values, scale, cmap, .. }) => {
                         let (rw, rh) = RASTER;
@@ -163,6 +169,12 @@ impl AllSky {
         }
         out
     }
+}
+
+/// `c` mixed with three parts of white.
+fn pale(c: RGBColor) -> RGBColor {
+    let mix = |v: u8| ((v as u16 + 3 * 255) / 4) as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
 /// The colour of a tile-border pixel (one with a neighbour in another tile): the colour of the

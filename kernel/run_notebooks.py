@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Execute notebooks headless with the "Rust (xcluster)" kernel; fail on any cell error.
+
+    python kernel/run_notebooks.py [NOTEBOOK ...] [--out DIR] [--require-outputs]
+
+Without notebook arguments it runs every notebooks/*.ipynb in name order. Each executed notebook
+is written to DIR (default: target/notebooks) for inspection; the committed notebooks stay
+without outputs. --require-outputs also fails a notebook whose outputs hold no image or no table.
+Prints the wall time of every code cell, so the cost of the first `:dep xcluster` is visible.
+"""
+import argparse
+import datetime
+import pathlib
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+
+KERNEL = "xcluster"
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def seconds(cell):
+    """Wall time of an executed cell from nbclient's timing metadata, or None."""
+    t = cell.get("metadata", {}).get("execution", {})
+    try:
+        start = datetime.datetime.fromisoformat(t["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.datetime.fromisoformat(t["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
+def run(path, out_dir, require_outputs, cell_timeout):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout=cell_timeout,
+        allow_errors=True,  # we report errors ourselves, with the compiler's full message
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    t0 = time.monotonic()
+    client.execute()
+    total = time.monotonic() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+
+    errors, images, tables = [], 0, 0
+    print(f"{path.name}: {total:.1f} s")
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        s = seconds(cell)
+        print(f"  cell {k:2d} {s if s is not None else float('nan'):8.1f} s  {first[:70]}")
+        for o in cell.get("outputs", []):
+            if o.output_type == "error":
+                errors.append((k, o))
+            data = o.get("data", {})
+            images += "image/png" in data or "image/svg+xml" in data
+            tables += "text/html" in data and "<table" in data["text/html"]
+            if o.output_type == "stream" and o.name == "stderr" and "error" in o.text.lower():
+                print("    stderr: " + o.text.strip().replace("\n", "\n    "))
+    for k, o in errors:
+        print(f"\nERROR in {path.name}, cell {k}: {o.get('ename', '')}: {o.get('evalue', '')}", file=sys.stderr)
+        print("\n".join(o.get("traceback", [])), file=sys.stderr)
+    problems = [f"{len(errors)} cell error(s)"] if errors else []
+    if require_outputs and images == 0:
+        problems.append("no image among the outputs")
+    if require_outputs and tables == 0:
+        problems.append("no table among the outputs")
+    print(f"  {images} image(s), {tables} table(s)" + (f"; FAILED: {', '.join(problems)}" if problems else ""))
+    return not problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="*", type=pathlib.Path)
+    ap.add_argument("--out", type=pathlib.Path, default=REPO / "target" / "notebooks")
+    ap.add_argument("--require-outputs", action="store_true")
+    ap.add_argument("--cell-timeout", type=int, default=3600, help="seconds per cell (a cold build is long)")
+    args = ap.parse_args()
+    paths = args.notebooks or sorted((REPO / "notebooks").glob("*.ipynb"))
+    if not paths:
+        sys.exit("no notebooks found")
+    failed = [p.name for p in paths if not run(p.resolve(), args.out, args.require_outputs, args.cell_timeout)]
+    if failed:
+        sys.exit(f"notebooks failed: {', '.join(failed)}")
+    print(f"all {len(paths)} notebook(s) ran without error")
+
+
+if __name__ == "__main__":
+    main()
