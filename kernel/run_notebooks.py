@@ -19,6 +19,40 @@ from nbclient import NotebookClient
 
 KERNEL = "xcluster"
 REPO = pathlib.Path(__file__).resolve().parent.parent
+# evcxr reports a cell that returns an Err through `?`, or panics, only as text on stderr, with the
+# cell's status "ok". So every code cell runs with a marker printed as its last act; a cell that
+# ends without the marker failed. The marker is removed from the saved outputs.
+MARK = "__xcluster_cell_completed__"
+
+
+def instrument(source):
+    """The cell's code with the marker printed last, its final expression still displayed;
+    None for evcxr commands (`:dep` ...), which are not Rust code."""
+    lines = source.rstrip().split("\n")
+    if not lines[0].strip() or lines[0].lstrip().startswith(":"):
+        return None
+    # The final expression: the lines after the last one that ends a statement or an item.
+    ends = [i for i, l in enumerate(lines) if l.rstrip().endswith((";", "}"))]
+    start = ends[-1] + 1 if ends else 0
+    body, tail = lines[:start], lines[start:]
+    mark = f'eprintln!("{MARK}");'
+    if not tail:
+        return "\n".join(body + [mark])
+    return "\n".join(body + ["{ let shown_value = (", *tail, f"); {mark} shown_value }}"])
+
+
+def completed(cell):
+    """Whether the instrumented cell printed the marker; strips the marker from its outputs."""
+    seen, kept = False, []
+    for o in cell.get("outputs", []):
+        if o.output_type == "stream" and MARK in o.text:
+            seen = True
+            o.text = "".join(l for l in o.text.splitlines(keepends=True) if MARK not in l)
+            if not o.text:
+                continue
+        kept.append(o)
+    cell.outputs = kept
+    return seen
 
 
 def seconds(cell):
@@ -34,6 +68,11 @@ def seconds(cell):
 
 def run(path, out_dir, require_outputs, cell_timeout):
     nb = nbformat.read(path, as_version=4)
+    originals = {}
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and (code := instrument(cell.source)) is not None:
+            originals[k] = cell.source
+            cell.source = code
     client = NotebookClient(
         nb,
         kernel_name=KERNEL,
@@ -44,9 +83,14 @@ def run(path, out_dir, require_outputs, cell_timeout):
     t0 = time.monotonic()
     client.execute()
     total = time.monotonic() - t0
+    silent = []
+    for k, source in originals.items():
+        cell = nb.cells[k]
+        cell.source = source
+        if not completed(cell) and not any(o.output_type == "error" for o in cell.outputs):
+            silent.append(k)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
-
     errors, images, tables = [], 0, 0
     print(f"{path.name}: {total:.1f} s")
     for k, cell in enumerate(nb.cells):
@@ -66,7 +110,11 @@ def run(path, out_dir, require_outputs, cell_timeout):
     for k, o in errors:
         print(f"\nERROR in {path.name}, cell {k}: {o.get('ename', '')}: {o.get('evalue', '')}", file=sys.stderr)
         print("\n".join(o.get("traceback", [])), file=sys.stderr)
-    problems = [f"{len(errors)} cell error(s)"] if errors else []
+    for k in silent:
+        text = "".join(o.get("text", "") for o in nb.cells[k].outputs if o.output_type == "stream")
+        print(f"\nERROR in {path.name}, cell {k}: the cell stopped early (an Err from `?`, or a panic):", file=sys.stderr)
+        print(text.strip() or "(no output)", file=sys.stderr)
+    problems = [f"{len(errors) + len(silent)} cell error(s)"] if errors or silent else []
     if require_outputs and images == 0:
         problems.append("no image among the outputs")
     if require_outputs and tables == 0:

@@ -144,8 +144,9 @@ pub fn figures_stage(
             written.push(fig.save(dirs.figures.join("prediction.png"))?);
         }
         written.push(matched.plot(&tiling)?.save(dirs.figures.join("detections.png"))?);
+        // Completeness needs injected clusters on the scanned patches.
         for column in ["m500", "y5r500_arcmin2"] {
-            if let Some(e) = evaluation {
+            if let Some(e) = evaluation.filter(|e| e.completeness().is_some()) {
                 let path = dirs.figures.join(format!("completeness_{column}.png"));
                 written.push(e.plot_completeness(column)?.save(path)?);
             }

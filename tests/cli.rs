@@ -54,6 +54,19 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     assert_eq!(results.lines().count(), 6, "{results}");
     assert!(results.lines().last().unwrap().starts_with("detections: "), "{results}");
     assert!(day.join("models/unet/weights.bpk").is_file());
+    // The default params ask for every figure: the dataset's, the training curves, the prediction
+    // panel, the detections map, completeness, and one panel per kept patch.
+    let figures = day.join("figures");
+    for f in ["tiles.png", "sky_100GHz.png", "sky_353GHz.png", "dataset_val.png", "training.png", "detections.png"] {
+        let len = std::fs::metadata(figures.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 10_000, "figure {f}: {len} bytes");
+    }
+    for f in ["completeness_m500.png", "completeness_y5r500_arcmin2.png"] {
+        assert!(figures.join(f).is_file(), "{f} missing");
+    }
+    let panels = std::fs::read_dir(figures.join("patches")).unwrap().count();
+    assert!(figures.join("prediction.png").is_file() && panels == xcluster::pipeline::EXAMPLES, "{panels} panels");
+    assert!(out.contains("figures (") , "{out}");
 
     // Purity and completeness equal a recomputation from the written files and the sky's truth
     // (written again by `synth` from the same params), by brute force over all pairs.

@@ -348,6 +348,9 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
         "wrote {}/{{detections.parquet,detections.csv,summary.csv,results.txt,evaluation.csv,…}}",
         files.display()
     );
+    if !report.figures.is_empty() {
+        println!("figures ({}): {}", report.figures.len(), report.dirs.figures.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
