@@ -20,25 +20,22 @@ from nbclient import NotebookClient
 KERNEL = "xcluster"
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # evcxr reports a cell that returns an Err through `?`, or panics, only as text on stderr, with the
-# cell's status "ok". So every code cell runs with a marker printed as its last act; a cell that
-# ends without the marker failed. The marker is removed from the saved outputs.
+# cell's status "ok". So every code cell prints a marker after its last statement, just before its
+# final expression (which evcxr displays; wrapping it would change how it displays); a cell that
+# shows no marker, or says "panicked at", failed. The marker is removed from the saved outputs.
 MARK = "__xcluster_cell_completed__"
 
 
 def instrument(source):
-    """The cell's code with the marker printed last, its final expression still displayed;
-    None for evcxr commands (`:dep` ...), which are not Rust code."""
+    """The cell's code with the marker printed after its statements; None for evcxr commands
+    (`:dep` ...), which are not Rust code."""
     lines = source.rstrip().split("\n")
     if not lines[0].strip() or lines[0].lstrip().startswith(":"):
         return None
     # The final expression: the lines after the last one that ends a statement or an item.
     ends = [i for i, l in enumerate(lines) if l.rstrip().endswith((";", "}"))]
     start = ends[-1] + 1 if ends else 0
-    body, tail = lines[:start], lines[start:]
-    mark = f'eprintln!("{MARK}");'
-    if not tail:
-        return "\n".join(body + [mark])
-    return "\n".join(body + ["{ let shown_value = (", *tail, f"); {mark} shown_value }}"])
+    return "\n".join(lines[:start] + [f'eprintln!("{MARK}");'] + lines[start:])
 
 
 def completed(cell):
@@ -87,7 +84,8 @@ def run(path, out_dir, require_outputs, cell_timeout):
     for k, source in originals.items():
         cell = nb.cells[k]
         cell.source = source
-        if not completed(cell) and not any(o.output_type == "error" for o in cell.outputs):
+        panicked = any(o.output_type == "stream" and "panicked at" in o.text for o in cell.outputs)
+        if (not completed(cell) or panicked) and not any(o.output_type == "error" for o in cell.outputs):
             silent.append(k)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)

@@ -23,10 +23,21 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-# A target folder outside the clone lets later runs on the same machine reuse compiled crates.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/xcluster/target}"
-say "cargo test"
-cargo test
+# One build of the dependencies serves the tests and the notebooks: the tests build with the flags
+# evcxr uses (Cargo.toml's dev profile is evcxr's; -Cprefer-dynamic; an explicit --target; foldhash
+# with a fixed seed, see kernel/fixed-seed-foldhash) into the build folder of the kernel's first
+# slot, which the kernel then finds compiled. The folder lives outside the clone, so later runs on
+# the same machine reuse it.
+patch_config="$(kernel/fixed-seed-foldhash)"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+export CARGO_TARGET_DIR="${XCLUSTER_TEST_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xcluster/evcxr/slot-0/target}"
+# The foldhash patch rewrites Cargo.lock's foldhash entries; put the committed file back afterwards.
+lock_backup="$(mktemp)"
+cp Cargo.lock "$lock_backup"
+trap 'cp "$lock_backup" Cargo.lock; rm -f "$lock_backup"' EXIT
+say "cargo test (into $CARGO_TARGET_DIR)"
+RUSTFLAGS="-Cprefer-dynamic" cargo --config "$patch_config" test --target "$host"
+cp "$lock_backup" Cargo.lock
 
 if [ -n "${XCLUSTER_SKIP_NOTEBOOKS:-}" ]; then
   say "notebooks skipped (XCLUSTER_SKIP_NOTEBOOKS)"
@@ -34,7 +45,7 @@ if [ -n "${XCLUSTER_SKIP_NOTEBOOKS:-}" ]; then
 fi
 # The kernel's own build folders (kernel/evcxr-xcluster) persist under ~/.cache/xcluster/evcxr.
 say "kernel: install evcxr_jupyter, Jupyter and the \"Rust (xcluster)\" kernel; pre-build xcluster"
-env -u CARGO_TARGET_DIR bash kernel/install.sh
+env -u CARGO_TARGET_DIR -u RUSTFLAGS bash kernel/install.sh
 say "notebooks"
 kernel/run-notebooks --require-outputs
 say "all tests and notebooks passed"
