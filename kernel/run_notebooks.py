@@ -22,7 +22,9 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 # evcxr reports a cell that returns an Err through `?`, or panics, only as text on stderr, with the
 # cell's status "ok". So every code cell prints a marker after its last statement, just before its
 # final expression (which evcxr displays; wrapping it would change how it displays); a cell that
-# shows no marker, or says "panicked at", failed. The marker is removed from the saved outputs.
+# shows no marker, or says "panicked at", failed. The marker goes to stdout, which also carries the
+# displayed values: in our runs those always arrived with their cell, while stderr text from a
+# short cell sometimes arrived after nbclient had moved on. The marker is removed from the outputs.
 MARK = "__xcluster_cell_completed__"
 
 
@@ -35,7 +37,7 @@ def instrument(source):
     # The final expression: the lines after the last one that ends a statement or an item.
     ends = [i for i, l in enumerate(lines) if l.rstrip().endswith((";", "}"))]
     start = ends[-1] + 1 if ends else 0
-    return "\n".join(lines[:start] + [f'eprintln!("{MARK}");'] + lines[start:])
+    return "\n".join(lines[:start] + [f'println!("{MARK}");'] + lines[start:])
 
 
 def completed(cell):
