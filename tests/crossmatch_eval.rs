@@ -5,10 +5,12 @@
 
 mod common;
 
+use common::catalog;
+
 use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use xcluster::catalog::{Catalog, ColumnMap};
+use xcluster::catalog::Catalog;
 use xcluster::crossmatch::{CrossMatch, Footprint, Matched};
 use xcluster::detect::Detection;
 use xcluster::evaluate::{truth_catalogs, truth_contaminants, Evaluator};
@@ -46,17 +48,6 @@ fn predictions(patches: Vec<PatchInfo>, blobs: &[(usize, f64, f64, f32)]) -> Pre
         blob(&mut probs[n * N * N..(n + 1) * N * N], i, j, p);
     }
     Predictions::from_parts(probs, N, patches).unwrap()
-}
-
-/// A catalog `name` of objects at Galactic `points`, named `<name>-0`, `<name>-1`, …
-fn catalog(name: &str, points: &[(f64, f64)]) -> Catalog {
-    let df = df!(
-        "name" => (0..points.len()).map(|k| format!("{name}-{k}")).collect::<Vec<_>>(),
-        "glon" => points.iter().map(|p| p.0).collect::<Vec<_>>(),
-        "glat" => points.iter().map(|p| p.1).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    Catalog::from_df(name, df, &ColumnMap::auto()).unwrap()
 }
 
 fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {

@@ -92,3 +92,15 @@ pub fn pixel(rgb: &[u8], width: u32, x: u32, y: u32) -> [u8; 3] {
     let k = 3 * (y * width + x) as usize;
     [rgb[k], rgb[k + 1], rgb[k + 2]]
 }
+
+/// A catalog `name` of objects at Galactic `points`, named `<name>-0`, `<name>-1`, …
+pub fn catalog(name: &str, points: &[(f64, f64)]) -> xcluster::catalog::Catalog {
+    use polars::prelude::*;
+    let df = df!(
+        "name" => (0..points.len()).map(|k| format!("{name}-{k}")).collect::<Vec<_>>(),
+        "glon" => points.iter().map(|p| p.0).collect::<Vec<_>>(),
+        "glat" => points.iter().map(|p| p.1).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    xcluster::catalog::Catalog::from_df(name, df, &xcluster::catalog::ColumnMap::auto()).unwrap()
+}

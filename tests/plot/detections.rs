@@ -1,8 +1,7 @@
 //! The all-sky map of detections by match class.
 
-use crate::common::check_figure;
+use crate::common::{catalog, check_figure};
 use polars::prelude::*;
-use xcluster::catalog::{Catalog, ColumnMap};
 use xcluster::crossmatch::CrossMatch;
 use xcluster::detect::Detection;
 use xcluster::patches::{Gnomonic, PatchInfo};
@@ -11,16 +10,6 @@ use xcluster::predict::Predictions;
 use xcluster::tiles::{Split, Tiling};
 
 const N: usize = 64;
-
-fn catalog(name: &str, points: &[(f64, f64)]) -> Catalog {
-    let df = df!(
-        "name" => (0..points.len()).map(|k| format!("{name}-{k}")).collect::<Vec<_>>(),
-        "glon" => points.iter().map(|p| p.0).collect::<Vec<_>>(),
-        "glat" => points.iter().map(|p| p.1).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    Catalog::from_df(name, df, &ColumnMap::auto()).unwrap()
-}
 
 #[test]
 fn detections_are_drawn_in_their_class_colour_where_they_are() {
