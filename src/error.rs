@@ -67,6 +67,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A dataset of the manifest could not be downloaded or verified.
+    #[error("fetch {name}: {message}")]
+    Fetch {
+        /// The dataset (or file) involved.
+        name: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
     /// A polars operation failed.
     #[error("table: {0}")]
     Polars(#[from] polars::error::PolarsError),
@@ -96,6 +105,11 @@ impl Error {
     /// Shorthand for [`Error::Plot`].
     pub fn plot(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Error::Plot { what: what.into(), message: message.to_string() }
+    }
+
+    /// Shorthand for [`Error::Fetch`].
+    pub fn fetch(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Fetch { name: name.into(), message: message.into() }
     }
 
     /// Shorthand for [`Error::Io`].

@@ -25,12 +25,12 @@
 //! | cross-match | [`crossmatch`] | detections + cluster / contaminant catalogs + scanned patches → [`crossmatch::Matched`]: known / unknown / contaminant, `matched_unique(matched)/possible_unique(possible)` |
 //! | evaluation | [`evaluate`] | detections + synthetic truth → [`evaluate::Evaluation`]: purity, completeness (binned), false detections per deg², purity–completeness curves |
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
+//! | real data | [`manifest`], [`fetch`] | `datasets-manifest/planck.toml` → the Planck maps and catalogs, downloaded, resumed, verified |
 //! | run | [`pipeline`] | params → every stage that exists, in order |
 //! | benchmarks | [`bench`] | sizes → throughput table |
 //!
 //! | figures | [`plot`] | any of the above → [`plot::Figure`]: inline in evcxr, `.save("x.png" \| "x.svg")` |
 //!
-//! The download of real data (`xcluster fetch`) is built by later work.
 //!
 //! ## Quick start
 //! ```
@@ -57,8 +57,10 @@ pub mod dataset;
 pub mod detect;
 mod error;
 pub mod evaluate;
+pub mod fetch;
 pub mod labels;
 pub mod loss;
+pub mod manifest;
 pub mod model;
 pub mod normalise;
 pub mod output;

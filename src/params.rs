@@ -47,6 +47,17 @@ pub enum SkySource {
     Planck,
 }
 
+/// Where the cluster catalogs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogSource {
+    /// The catalogs shipped with the crate (`data/catalogs/`, as the original prepared them).
+    Builtin,
+    /// The real PSZ2 union, MCXC and redMaPPer FITS files in `catalog_path` (`xcluster fetch`),
+    /// prepared the original's way (see [`crate::catalog::Catalogs::fetched`]).
+    Fetched,
+}
+
 /// Radius of the label disks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -81,6 +92,8 @@ pub struct Params {
     pub milca_path: PathBuf,
     /// Folder for the all-sky tile figures, relative to `path`.
     pub healpix_path: PathBuf,
+    /// Folder with the real catalogs (PSZ2 union, MCXC, redMaPPer, PCCS2, PGCC) from `xcluster fetch`.
+    pub catalog_path: PathBuf,
     // GLOBAL
     /// Which clusters seed training patches (cumulative: planck_z ⊂ planck_no-z ⊂ MCXC ⊂ RM30/RM50).
     pub dataset: ClusterSet,
@@ -133,6 +146,8 @@ pub struct Params {
     pub seed: u64,
     /// Where the maps come from: the synthetic sky or Planck files.
     pub sky: SkySource,
+    /// Where the cluster catalogs come from: the shipped ones or the fetched FITS files.
+    pub catalogs: CatalogSource,
     /// nside of the synthetic sky.
     pub nside: u32,
     /// Validation tiles (RING pixels 0…47 of nside 2).

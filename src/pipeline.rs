@@ -74,7 +74,8 @@ pub fn split_counts(clusters: &DataFrame) -> Result<DataFrame> {
 
 /// Run the whole pipeline: catalogs (`files/catalogs.csv`, `files/dataset_clusters.csv`), the sky,
 /// training (`models/<model>/`), the scan of the test tiles with detection (`files/sightings.parquet`),
-/// the cross-match with the built-in catalogs and, on the synthetic sky, its contaminant sources
+/// the cross-match with the cluster catalogs (`catalogs`) and the contaminant sources (the synthetic
+/// sky's own, or PCCS2 and PGCC from `catalog_path` on the Planck sky)
 /// (`files/detections.{parquet,csv}`, `summary.csv`, `results.txt`) and, on the synthetic sky, the
 /// evaluation against the injected clusters (`files/evaluation*.csv`, `completeness_*.csv`).
 pub fn run(params: &Params) -> Result<RunReport> {
@@ -83,7 +84,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
     params.validate()?;
     let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
     dirs.create()?;
-    let cats = Catalogs::builtin()?;
+    let cats = Catalogs::from_params(params)?;
     let CatalogStage { summary, clusters } = catalog_stage(params, &cats, &dirs)?;
     let split_counts = split_counts(&clusters)?;
     let sky = load_sky(params, true)?;
@@ -95,7 +96,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
     let known = [cats.planck_z()?, cats.planck_no_z()?, cats.mcxc()?, cats.rm50()?, cats.rm30()?];
     let contaminants = match sky.truth() {
         Some(truth) => truth_contaminants(truth)?,
-        None => vec![],
+        None => crate::catalog::contaminants(params.path.join(&params.catalog_path), &params.bands)?,
     };
     let contaminant_refs: Vec<&crate::catalog::Catalog> = contaminants.iter().collect();
     let matched = CrossMatch::default().run_on(detections, &known, &contaminant_refs, &footprint)?;

@@ -181,7 +181,9 @@ fn catalogs_prints_every_dataset_per_split_and_writes_the_selected_one() {
 
 /// Four nside-128 NESTED bands in the Planck file layout, each a smooth field plus noise.
 fn write_planck_like_maps(dir: &std::path::Path) {
-    use xcluster::sky::{planck_file, write_map, Band, HealpixMap, Ordering};
+    use xcluster::manifest::Manifest;
+    use xcluster::sky::{write_map, Band, HealpixMap, Ordering};
+    let manifest = Manifest::builtin().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     for (k, band) in [Band::F100, Band::F143, Band::F217, Band::F353].into_iter().enumerate() {
         let map = HealpixMap::from_fn(128, Ordering::Nested, "K_CMB", |l, b| {
@@ -189,7 +191,7 @@ fn write_planck_like_maps(dir: &std::path::Path) {
                 as f32
         })
         .unwrap();
-        write_map(dir.join(planck_file(band).0), &map, "I_STOKES").unwrap();
+        write_map(dir.join(&manifest.map(band).unwrap().file), &map, "I_STOKES").unwrap();
     }
 }
 
@@ -234,18 +236,62 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
 
 #[test]
 fn synth_writes_planck_named_maps_that_the_real_data_path_reads() {
-    use xcluster::sky::{planck_file, read_map, Band};
+    use xcluster::manifest::Manifest;
+    use xcluster::sky::{read_map, Band};
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.toml"), "nside = 64\nbands = [\"143GHz\", \"y-map\"]\n").unwrap();
     let o = xcluster(dir.path(), &["--params", "p.toml", "synth", "--out", "sky"]);
     assert!(o.status.success(), "{}", text(&o));
-    let m = read_map(dir.path().join("sky").join(planck_file(Band::F143).0), 0).unwrap();
+    let file = &Manifest::builtin().unwrap().map(Band::F143).unwrap().file;
+    let m = read_map(dir.path().join("sky").join(file), "I_STOKES").unwrap();
     assert_eq!((m.nside, m.unit.as_str()), (64, "K_CMB"));
     let y = read_map(dir.path().join("sky/milca_ymaps.fits"), "FULL").unwrap();
     assert!(y.data.iter().any(|&v| v > 1e-6));
     let clusters = std::fs::read_to_string(dir.path().join("sky/truth_clusters.csv")).unwrap();
     assert!(clusters.lines().next().unwrap().starts_with("name,catalog,ra,dec,glon,glat,z,m500"));
     assert!(dir.path().join("sky/truth_sources.parquet").is_file());
+}
+
+#[test]
+fn run_goes_end_to_end_through_the_real_data_path_on_maps_written_by_synth() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pla");
+    let bands = "bands = [\"100GHz\", \"143GHz\", \"353GHz\", \"y-map\"]\n";
+    std::fs::write(dir.path().join("synth.toml"), format!("nside = 64\n{bands}")).unwrap();
+    let o = xcluster(dir.path(), &["--params", "synth.toml", "synth", "--out", "maps"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The real-data path: Planck-named FITS maps, and the PCCS2 / PGCC files (PLA layout) as contaminants.
+    let params = format!(
+        "sky = \"planck\"\nplanck_path = \"maps\"\nmilca_path = \"maps\"\ncatalog_path = {:?}\n{bands}\
+         dataset = \"MCXC\"\nloops = 1\nepochs = 1\nbatch = 8\nsteps_per_epoch = 2\nfilters = [4, 8]\n\
+         patience = 2\nlr_patience = 1\nplot_individual_patchs = false\n",
+        fixtures.display().to_string()
+    );
+    std::fs::write(dir.path().join("p.toml"), params).unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("sky: reading the Planck maps"), "{out}");
+    assert!(!out.contains("against the injected clusters"), "no truth on the real-data path: {out}");
+    let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
+    let files = day.join("files");
+    assert!(!files.join("evaluation.csv").exists());
+    let detections = std::fs::read_to_string(files.join("detections.csv")).unwrap();
+    let header = detections.lines().next().unwrap();
+    assert!(header.contains("contaminant_name"), "{header}");
+    // The network saw four inputs, the y-map among them, read from milca_ymaps.fits.
+    let norm = xcluster::normalise::Normaliser::load(day.join("models/unet/normaliser.json")).unwrap();
+    assert_eq!(norm.sigma().len(), 4);
+    assert!(norm.sigma().iter().all(|s| s.is_finite() && *s > 0.0), "{:?}", norm.sigma());
+    // Without the contaminant catalogs the run stops and says how to get them.
+    let params = std::fs::read_to_string(dir.path().join("p.toml")).unwrap();
+    let empty = dir.path().join("no-catalogs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let params = params.replace(&format!("catalog_path = {:?}", fixtures.display().to_string()), "catalog_path = \"no-catalogs\"");
+    std::fs::write(dir.path().join("q.toml"), params).unwrap();
+    let o = xcluster(dir.path(), &["--params", "q.toml", "run"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("xcluster fetch pccs2-100"), "{}", text(&o));
 }
 
 #[test]

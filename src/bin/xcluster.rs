@@ -80,8 +80,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// Download real Planck maps and catalogs (not built yet).
-    Fetch,
+    /// Download the real Planck maps and catalogs of the datasets manifest: resumes interrupted
+    /// downloads, verifies size and SHA-256, never leaves a corrupt file under its final name.
+    Fetch {
+        /// Datasets (see --list), or `maps`, `catalogs`, `all`. None: what the params file uses
+        /// (the maps of its `bands` and every catalog).
+        names: Vec<String>,
+        /// Put every file in DIR instead of the params file's planck_path / milca_path / catalog_path.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// List the datasets, their sizes and where they go; download nothing.
+        #[arg(long)]
+        list: bool,
+        /// Read this manifest instead of the built-in datasets-manifest/planck.toml.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
     /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS) or `patches`
     /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory).
     Bench {
@@ -149,7 +163,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
         Command::Train { resume } => train(&params, resume)?,
         Command::Predict { tiles, full_sky, shard, merge } => predict(&params, tiles, full_sky, shard, merge)?,
-        Command::Fetch => return not_built("fetch", "downloading the real Planck maps and catalogs"),
+        Command::Fetch { names, to, list, manifest } => return fetch(&params, &names, to.as_deref(), list, manifest),
         Command::Run => return run(&params),
         Command::Synth { out } => synth(&params, &out)?,
         Command::Bench { what, quick, model, batch, bands, steps } => match what {
@@ -172,7 +186,7 @@ fn init(file: &Path, force: bool) -> anyhow::Result<ExitCode> {
 fn catalogs(params: &Params) -> anyhow::Result<()> {
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
-    let cats = Catalogs::builtin()?;
+    let cats = Catalogs::from_params(params)?;
     let stage = pipeline::catalog_stage(params, &cats, &dirs)?;
     println!("{}", stage.summary);
     let tiling = params.tiling()?;
@@ -211,7 +225,7 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
     let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::dataset_stage(params, &sky, &Catalogs::builtin()?, &dirs, shard, true)?;
+    let stage = pipeline::dataset_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, shard, true)?;
     println!("{}", stage.normaliser.df()?);
     println!("{}", stage.summary);
     for f in &stage.files {
@@ -225,7 +239,7 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
     let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::train_stage(params, &sky, &Catalogs::builtin()?, &dirs, resume, true)?;
+    let stage = pipeline::train_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, resume, true)?;
     println!("{}", stage.trained.history());
     println!(
         "wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)",
@@ -259,7 +273,7 @@ fn predict(
         bail!("--tiles: {bad} is not a tile (0…47)");
     }
     let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::predict_stage(params, &sky, &Catalogs::builtin()?, &dirs, &tiles, shard, true)?;
+    let stage = pipeline::predict_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, &tiles, shard, true)?;
     println!("{} patches scanned, {} sightings", stage.patches, stage.sightings.height());
     if let Some(det) = &stage.detections {
         println!("{}", det.df());
@@ -293,7 +307,8 @@ fn bench_train(model: Option<&str>, batch: usize, bands: usize, steps: usize) ->
 }
 
 fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
-    use xcluster::sky::{planck_file, write_map, Sky, Synthetic};
+    use xcluster::manifest::Manifest;
+    use xcluster::sky::{write_map, Sky, Synthetic};
     params.validate()?;
     std::fs::create_dir_all(out)?;
     let bar = ProgressBar::new_spinner().with_message(format!(
@@ -304,14 +319,11 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let sky = Sky::synthetic(Synthetic::from_params(params))?;
     bar.finish_and_clear();
+    let manifest = Manifest::builtin()?;
     for band in sky.bands() {
-        let (file, column) = planck_file(band);
-        let column = match column {
-            xcluster::sky::Column::Name(n) => n,
-            xcluster::sky::Column::Index(_) => "I_STOKES".to_string(),
-        };
-        let path = out.join(file);
-        write_map(&path, sky.band(band).expect("listed band"), &column)?;
+        let dataset = manifest.map(band)?;
+        let path = out.join(&dataset.file);
+        write_map(&path, sky.band(band).expect("listed band"), dataset.column.as_deref().unwrap_or("I_STOKES"))?;
         println!("wrote {}", path.display());
     }
     let truth = sky.truth().expect("a synthetic sky has its truth");
@@ -326,9 +338,59 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn not_built(command: &str, what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("xcluster {command}: {what} is not built yet in this version; nothing was done.");
-    Ok(ExitCode::from(2))
+fn fetch(
+    params: &Params,
+    names: &[String],
+    to: Option<&Path>,
+    list: bool,
+    manifest: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use xcluster::fetch::{Check, Fetcher, Outcome};
+    use xcluster::manifest::Manifest;
+    let manifest = match manifest {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin()?,
+    };
+    let chosen = if list { manifest.datasets.iter().collect() } else { manifest.select(names, params)? };
+    let size = |s: Option<u64>| s.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "size unknown".into());
+    if list {
+        for d in &chosen {
+            println!("{:<12} {:>12}  {}\n{:<12} {}", d.name, size(d.size), d.description, "", d.path(params, to).display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let known: u64 = chosen.iter().filter_map(|d| d.size).sum();
+    println!("fetching {} datasets ({:.2} GB known in advance)", chosen.len(), known as f64 / 1e9);
+    let fetcher = Fetcher::new();
+    let mut failed = Vec::new();
+    for d in chosen {
+        let dir = d.path(params, to).parent().map(Path::to_path_buf).unwrap_or_default();
+        match fetcher.fetch(d, &dir) {
+            Ok(f) => {
+                let how = match f.outcome {
+                    Outcome::Downloaded => "downloaded".to_string(),
+                    Outcome::Resumed(from) => format!("resumed from byte {from}"),
+                    Outcome::Present => "already there".to_string(),
+                };
+                let check = match f.check {
+                    Check::Manifest => "SHA-256 matches the manifest",
+                    Check::Recorded => "SHA-256 matches the one recorded by its first download",
+                    Check::NewlyRecorded => "SHA-256 not known before: recorded in xcluster-checksums.toml",
+                };
+                println!("{}: {} ({how}, {}; {check})", f.name, f.path.display(), size(Some(f.size)));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed.push(d.name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} of the datasets failed: {}", failed.len(), failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn run(params: &Params) -> anyhow::Result<ExitCode> {

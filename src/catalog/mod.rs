@@ -12,10 +12,15 @@
 //! | `z` | f64, nullable | redshift |
 //! | `m500` | f64, nullable | M500 in 10¹⁴ M☉ |
 //!
-//! followed by the catalog's other columns (lower-cased). Missing ra/dec or glon/glat are computed.
+//! followed by the catalog's other columns (lower-cased). Missing ra/dec or glon/glat are computed;
+//! a negative redshift or a non-positive M500 is a missing value.
+//!
+//! The real published catalogs (PSZ2 union, MCXC, redMaPPer, PCCS2, PGCC) load with [`RealCatalog`];
+//! [`Catalogs::fetched`] prepares the training catalogs from them.
 
 mod crossmatch;
 mod load;
+mod real;
 
 use std::fmt;
 use std::io::Cursor;
@@ -26,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crossmatch::{crossmatch, Match};
 pub use load::{read_csv, read_fits_table, read_parquet, ColumnMap};
+pub use real::{contaminants, RealCatalog};
 
 use crate::error::{named_enum, Error, Result};
 use crate::sky::{galactic_to_icrs, icrs_to_galactic};
@@ -87,7 +93,10 @@ impl Catalog {
                 .collect(),
             None => (0..n).map(|i| format!("{name}-{i:05}")).collect(),
         };
-        let z = get("z")?.unwrap_or_else(|| vec![None; n]);
+        // Negative redshifts are the "unknown" of PSZ2 (−1) and redMaPPer (Z_SPEC = −1).
+        let z = get("z")?
+            .map(|z| z.into_iter().map(|v| v.filter(|&x| x >= 0.0)).collect())
+            .unwrap_or_else(|| vec![None; n]);
         let m500 = get("m500")?
             .map(|m| m.into_iter().map(|v| v.filter(|&x| x > 0.0).map(|x| x * map.m500_scale)).collect())
             .unwrap_or_else(|| vec![None; n]);

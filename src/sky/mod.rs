@@ -6,6 +6,7 @@
 mod coords;
 mod fits;
 mod healpix;
+mod planck;
 pub mod sht;
 pub mod synthetic;
 
@@ -21,6 +22,7 @@ pub(crate) use fits::create_healpix_table;
 pub use fits::{map_columns, read_map, write_map, write_maps, Column};
 pub(crate) use healpix::to_radians;
 pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
+pub use planck::read_band;
 pub use synthetic::{Synthetic, Truth};
 
 use crate::error::{named_enum, Error, Result};
@@ -121,39 +123,16 @@ impl Sky {
     }
 }
 
-/// File name and column of each band's Planck product (SEED.md §1): HFI PR3 maps in `planck_path`,
-/// the MILCA y-map in `milca_path`.
-pub fn planck_file(band: Band) -> (&'static str, Column) {
-    match band {
-        Band::F100 => ("HFI_SkyMap_100-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
-        Band::F143 => ("HFI_SkyMap_143-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
-        Band::F217 => ("HFI_SkyMap_217-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
-        Band::F353 => ("HFI_SkyMap_353-psb-field-IQU_2048_R3.00_full.fits", Column::Index(0)),
-        Band::F545 => ("HFI_SkyMap_545-field-Int_2048_R3.00_full.fits", Column::Index(0)),
-        Band::F857 => ("HFI_SkyMap_857-field-Int_2048_R3.00_full.fits", Column::Index(0)),
-        Band::YMap => ("milca_ymaps.fits", Column::Name("FULL".into())),
-    }
-}
-
 impl Sky {
     /// The sky of the params file: its `bands` (NESTED, one f32 copy each).
     ///
     /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`;
-    /// `sky = "planck"` reads the Planck files named by [`planck_file`] from `planck_path` (the y-map
-    /// from `milca_path`).
+    /// `sky = "planck"` reads the Planck files of the datasets manifest from `planck_path` (the
+    /// y-map from `milca_path`), see [`Sky::planck`].
     pub fn load(params: &crate::params::Params) -> Result<Sky> {
         match params.sky {
             crate::params::SkySource::Synthetic => Sky::synthetic(synthetic::Synthetic::from_params(params)),
-            crate::params::SkySource::Planck => {
-                let mut sky = Sky::new();
-                for &band in &params.bands {
-                    let (file, column) = planck_file(band);
-                    let dir = if band == Band::YMap { &params.milca_path } else { &params.planck_path };
-                    let map = read_map(params.path.join(dir).join(file), column)?.to_ordering(Ordering::Nested);
-                    sky = sky.with_band(band, map)?;
-                }
-                Ok(sky)
-            }
+            crate::params::SkySource::Planck => Sky::planck(params),
         }
     }
 }
