@@ -289,6 +289,58 @@ pub fn run_sky(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Resu
     )?)
 }
 
+/// Reading the real sky (`xcluster bench real`): for each nside, write the 7 bands under their
+/// Planck file names and layouts (I, Q, U columns for 100–353 GHz, I for 545/857, `FULL` for y;
+/// NESTED, as the HFI maps) in a temporary folder, then time [`Sky::planck`](crate::sky::Sky::planck)
+/// reading them all. `maps_mb` is one f32 copy of 7 maps; `peak_added_mb` the process's peak memory
+/// added while reading (Linux), which should equal it: only the intensity column is read, as f32.
+pub fn run_real(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
+    use crate::manifest::Manifest;
+    use crate::sky::{write_maps, Band, Sky};
+    let manifest = Manifest::builtin()?;
+    let mut rows = Vec::new();
+    for &nside in nsides {
+        let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        {
+            let mut map = HealpixMap::from_fn(nside, Ordering::Nested, "", |l, b| (l * 1e-6 + b * 1e-7) as f32)?;
+            for band in Band::ALL {
+                let dataset = manifest.map(band)?;
+                map.unit = band.unit().to_string();
+                let columns: &[&str] = match band {
+                    Band::F545 | Band::F857 => &["I_STOKES"],
+                    Band::YMap => &["FULL"],
+                    _ => &["I_STOKES", "Q_STOKES", "U_STOKES"],
+                };
+                let maps: Vec<(&str, &HealpixMap)> = columns.iter().map(|c| (*c, &map)).collect();
+                write_maps(dir.path().join(&dataset.file), &maps)?;
+            }
+        }
+        let params = crate::params::Params {
+            planck_path: dir.path().to_path_buf(),
+            milca_path: dir.path().to_path_buf(),
+            bands: Band::ALL.to_vec(),
+            ..Default::default()
+        };
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let base = status_kb("VmRSS");
+        let t = Instant::now();
+        let sky = Sky::planck(&params)?;
+        let secs = t.elapsed().as_secs_f64();
+        let peak = base.zip(status_kb("VmHWM")).map(|(b, h)| h.saturating_sub(b) as f64 / 1024.0);
+        let maps_mb = 7.0 * 12.0 * (nside as f64).powi(2) * 4.0 / 1_048_576.0;
+        let name = format!("read the Planck-format sky, 7 bands, nside {nside}");
+        report(&name, 7 * 12 * (nside as usize).pow(2), secs);
+        rows.push((name, secs, maps_mb, peak));
+        drop(sky);
+    }
+    Ok(df!(
+        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        "maps_mb" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "peak_added_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+    )?)
+}
+
 /// Training-step speed of the networks (`xcluster bench train`): for each architecture, `warmup`
 /// untimed steps, then `steps` timed Adam steps on random `[batch, bands, 64, 64]` inputs and masks
 /// (focal Tversky loss, the original's default network widths); reports the median milliseconds per

@@ -125,36 +125,12 @@ impl Fetcher {
         let expected = Expected::new(dataset, recorded.as_ref());
         if path.exists() {
             let sha256 = self.verify(dataset, &path, &expected, &path)?;
-            return self.done(dataset, dir, path, sha256, Outcome::Present, &expected, None);
+            return finish(dataset, dir, path, sha256, Outcome::Present, &expected, None);
         }
         let (outcome, url) = self.download(dataset, &part, expected.size)?;
         let sha256 = self.verify(dataset, &part, &expected, &path)?;
         std::fs::rename(&part, &path).map_err(|e| Error::io(&path, e))?;
-        self.done(dataset, dir, path, sha256, outcome, &expected, Some(url))
-    }
-
-    /// Record what was not known, and report.
-    #[allow(clippy::too_many_arguments)]
-    fn done(
-        &self,
-        dataset: &Dataset,
-        dir: &Path,
-        path: PathBuf,
-        sha256: String,
-        outcome: Outcome,
-        expected: &Expected,
-        url: Option<String>,
-    ) -> Result<Fetched> {
-        let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
-        let check = match expected.sha256_from {
-            Some(check) => check,
-            None => {
-                let url = url.unwrap_or_else(|| "(present before the first fetch)".into());
-                record(dir, &dataset.file, Record { size, sha256: sha256.clone(), url })?;
-                Check::NewlyRecorded
-            }
-        };
-        Ok(Fetched { name: dataset.name.clone(), path, size, sha256, outcome, check })
+        finish(dataset, dir, path, sha256, outcome, &expected, Some(url))
     }
 
     /// Try each URL in turn until one delivers the whole file into `part`.
@@ -352,6 +328,28 @@ impl From<ureq::Error> for Failure {
         };
         Failure { message, unreachable }
     }
+}
+
+/// Record the size and SHA-256 of a verified file when they were not known before, and report.
+fn finish(
+    dataset: &Dataset,
+    dir: &Path,
+    path: PathBuf,
+    sha256: String,
+    outcome: Outcome,
+    expected: &Expected,
+    url: Option<String>,
+) -> Result<Fetched> {
+    let size = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+    let check = match expected.sha256_from {
+        Some(check) => check,
+        None => {
+            let url = url.unwrap_or_else(|| "(present before the first fetch)".into());
+            record(dir, &dataset.file, Record { size, sha256: sha256.clone(), url })?;
+            Check::NewlyRecorded
+        }
+    };
+    Ok(Fetched { name: dataset.name.clone(), path, size, sha256, outcome, check })
 }
 
 /// Append `reader` to `file` in 1 MiB chunks, advancing `bar`; flushed and synced before returning.

@@ -242,7 +242,7 @@ fn synth_writes_planck_named_maps_that_the_real_data_path_reads() {
     std::fs::write(dir.path().join("p.toml"), "nside = 64\nbands = [\"143GHz\", \"y-map\"]\n").unwrap();
     let o = xcluster(dir.path(), &["--params", "p.toml", "synth", "--out", "sky"]);
     assert!(o.status.success(), "{}", text(&o));
-    let file = &Manifest::builtin().unwrap().map(Band::F143).unwrap().file;
+    let file = Manifest::builtin().unwrap().map(Band::F143).unwrap().file.clone();
     let m = read_map(dir.path().join("sky").join(file), "I_STOKES").unwrap();
     assert_eq!((m.nside, m.unit.as_str()), (64, "K_CMB"));
     let y = read_map(dir.path().join("sky/milca_ymaps.fits"), "FULL").unwrap();

@@ -63,6 +63,8 @@ fn bad_values_name_the_key_and_what_is_allowed() {
     assert!(e.contains("optimizer") && e.contains("adam, sgd, rmsprop"), "{e}");
     let e = err("dataset = \"ACT\"");
     assert!(e.contains("ACT") && e.contains("planck_z"), "{e}");
+    let e = err("catalogs = \"vizier\"");
+    assert!(e.contains("catalogs") && e.contains("builtin") && e.contains("fetched"), "{e}");
     let e = err("disk_radius = 20.0");
     assert!(e.contains("disk_radius") && e.contains("20"), "{e}");
     let e = err("lr = -1.0");

@@ -96,8 +96,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
     },
-    /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS) or `patches`
-    /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory).
+    /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS), `patches`
+    /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory), `sky` (synthesis),
+    /// `real` (reading 7 Planck-format nside-2048 maps: seconds, peak memory), `train`, `detect`.
     Bench {
         /// Which benchmark.
         #[arg(value_enum, default_value = "foundation")]
@@ -125,6 +126,7 @@ enum BenchKind {
     Foundation,
     Patches,
     Sky,
+    Real,
     Train,
     Detect,
 }
@@ -429,6 +431,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
             bench::run_patches(if quick { PatchBenchSizes::quick() } else { PatchBenchSizes::full() }, row)?
         }
         BenchKind::Sky => bench::run_sky(if quick { &[128] } else { &[1024, 2048] }, row)?,
+        BenchKind::Real => bench::run_real(if quick { &[256] } else { &[2048] }, row)?,
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
         BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
     };
