@@ -87,6 +87,11 @@ pub fn run(params: &Params) -> Result<RunReport> {
     let cats = Catalogs::from_params(params)?;
     let CatalogStage { summary, clusters } = catalog_stage(params, &cats, &dirs)?;
     let split_counts = split_counts(&clusters)?;
+    // Read before the long stages, so a missing file stops the run at once.
+    let real_contaminants = match params.sky {
+        SkySource::Planck => crate::catalog::contaminants(params.path.join(&params.catalog_path), &params.bands)?,
+        SkySource::Synthetic => vec![],
+    };
     let sky = load_sky(params, true)?;
     let train = train_stage(params, &sky, &cats, &dirs, false, true)?;
     let test_tiles = params.tiling()?.tiles(Split::Test);
@@ -96,7 +101,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
     let known = [cats.planck_z()?, cats.planck_no_z()?, cats.mcxc()?, cats.rm50()?, cats.rm30()?];
     let contaminants = match sky.truth() {
         Some(truth) => truth_contaminants(truth)?,
-        None => crate::catalog::contaminants(params.path.join(&params.catalog_path), &params.bands)?,
+        None => real_contaminants,
     };
     let contaminant_refs: Vec<&crate::catalog::Catalog> = contaminants.iter().collect();
     let matched = CrossMatch::default().run_on(detections, &known, &contaminant_refs, &footprint)?;

@@ -133,7 +133,7 @@ pub fn read_fits_table(path: &Path) -> Result<DataFrame> {
         _ => return Err(err("HDU 1 is not a table".into())),
     };
     let mut columns = Vec::new();
-    for desc in descriptions {
+    for (index, desc) in descriptions.into_iter().enumerate() {
         use ColumnDataType::*;
         let name = desc.name.as_str();
         let read_err = |e: fitsio::errors::Error| err(format!("column {name:?}: {e}"));
@@ -143,8 +143,9 @@ pub fn read_fits_table(path: &Path) -> Result<DataFrame> {
         }
         let column = match desc.data_type.typ {
             String | Text => {
-                let values: Vec<std::string::String> = hdu.read_col(&mut file, name).map_err(read_err)?;
-                Column::new(name.into(), values.into_iter().map(|s| s.trim_end().to_string()).collect::<Vec<_>>())
+                let values = read_strings(&mut file, index, desc.data_type.repeat, rows)
+                    .map_err(|status| err(format!("column {name:?}: cfitsio status {status}")))?;
+                Column::new(name.into(), values)
             }
             Logical => {
                 let values: Vec<bool> = hdu.read_col(&mut file, name).map_err(read_err)?;
@@ -164,4 +165,50 @@ pub fn read_fits_table(path: &Path) -> Result<DataFrame> {
         columns.push(column);
     }
     DataFrame::new(rows, columns).map_err(Error::from)
+}
+
+/// The values of string column `index` (0-based) of the current table, trailing blanks removed.
+///
+/// Not fitsio's `read_col`: it allocates as many bytes as the column is wide, and cfitsio writes a
+/// NUL after a value that fills the column, one byte past the buffer (a heap corruption; real PCCS2
+/// names fill their 23 characters). Here every buffer holds the widest value plus that NUL.
+fn read_strings(file: &mut FitsFile, index: usize, repeat: usize, rows: usize) -> std::result::Result<Vec<String>, i32> {
+    use fitsio::sys::{ffgcdw, ffgcvs};
+    let column = (index + 1) as i32;
+    let mut status = 0;
+    let mut display = 0;
+    // SAFETY: `file` is an open FITS file positioned on the table; cfitsio only reads here.
+    unsafe { ffgcdw(file.as_raw(), column, &mut display, &mut status) };
+    if status != 0 {
+        return Err(status);
+    }
+    let width = repeat.max(display.max(0) as usize) + 1;
+    let mut buffers: Vec<Vec<std::ffi::c_char>> = vec![vec![0; width]; rows];
+    let mut pointers: Vec<*mut std::ffi::c_char> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let mut null = [0 as std::ffi::c_char];
+    // SAFETY: `rows` buffers of `width` bytes each, as many as the rows asked for, each room enough
+    // for the column's widest value and its NUL; the buffers outlive the call.
+    unsafe {
+        ffgcvs(
+            file.as_raw(),
+            column,
+            1,
+            1,
+            rows as i64,
+            null.as_mut_ptr(),
+            pointers.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    };
+    if status != 0 {
+        return Err(status);
+    }
+    Ok(buffers
+        .iter()
+        .map(|b| {
+            let bytes: Vec<u8> = b.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+            String::from_utf8_lossy(&bytes).trim_end().to_string()
+        })
+        .collect())
 }
