@@ -314,15 +314,22 @@ impl Failure {
 impl From<ureq::Error> for Failure {
     fn from(e: ureq::Error) -> Self {
         use std::io::ErrorKind::*;
+        // A failed name lookup comes as an uncategorised I/O error: recognised by its text.
+        let no_dns = |io: &std::io::Error| io.to_string().contains("lookup address");
         let unreachable = match &e {
             ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => true,
             ureq::Error::Io(io) => {
-                matches!(io.kind(), ConnectionRefused | NetworkUnreachable | HostUnreachable | TimedOut | NotConnected)
+                no_dns(io)
+                    || matches!(
+                        io.kind(),
+                        ConnectionRefused | NetworkUnreachable | HostUnreachable | NetworkDown | TimedOut | NotConnected
+                    )
             }
             _ => false,
         };
         let message = match &e {
-            ureq::Error::HostNotFound => "host not found (no DNS: offline?)".to_string(),
+            ureq::Error::HostNotFound => "host not found".to_string(),
+            ureq::Error::Io(io) if no_dns(io) => format!("host not found ({io})"),
             ureq::Error::Io(io) if io.kind() == ConnectionRefused => "connection refused".to_string(),
             other => other.to_string(),
         };

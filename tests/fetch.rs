@@ -277,6 +277,15 @@ fn a_refused_connection_says_what_to_do_offline() {
 }
 
 #[test]
+fn a_host_that_does_not_resolve_is_reported_as_offline() {
+    // `.invalid` never resolves (RFC 2606), with or without a network.
+    let d = dataset("k", &["http://xcluster-test.invalid/k.fits".to_string()], None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetcher().fetch(&d, dir.path()).unwrap_err().to_string();
+    assert!(err.contains("host not found") && err.contains("offline"), "{err}");
+}
+
+#[test]
 fn a_size_that_differs_from_the_manifest_is_refused_before_downloading() {
     let server = Server::start();
     server.route("/h.fits", Route { body: payload(7), cut_first_at: None, ranges: true });

@@ -361,8 +361,13 @@ fn fetch(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let known: u64 = chosen.iter().filter_map(|d| d.size).sum();
-    println!("fetching {} datasets ({:.2} GB known in advance)", chosen.len(), known as f64 / 1e9);
+    let sized: Vec<u64> = chosen.iter().filter_map(|d| d.size).collect();
+    println!(
+        "fetching {} dataset(s); sizes known in advance for {} ({:.2} GB)",
+        chosen.len(),
+        sized.len(),
+        sized.iter().sum::<u64>() as f64 / 1e9
+    );
     let fetcher = Fetcher::new();
     let mut failed = Vec::new();
     for d in chosen {
