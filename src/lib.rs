@@ -12,7 +12,7 @@
 //! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates; spherical harmonics ([`sky::sht`]) |
 //! | synthetic sky | [`sky::synthetic`] | recipe → Planck-like [`sky::Sky`] (6 HFI bands + y) and its [`sky::Truth`] |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
-//! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; cross-matching |
+//! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; the published catalogs ([`catalog::RealCatalog`]: PSZ2 union, MCXC, redMaPPer, PCCS2, PGCC); cross-matching |
 //! | patches | [`patches`] | sky + tiling + catalog → [`patches::Patches`] (N×C×H×W + metadata): training shifts/rotations, scan grids, streaming |
 //! | normalise | [`normalise`] | training patches → [`normalise::Normaliser`] (σ per band, MAD or mode fit, arcsinh) |
 //! | labels | [`labels`] | patches + disk rule → masks ([`labels::Disk`]) |
