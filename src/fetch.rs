@@ -14,7 +14,9 @@
 //!    `<file>.rejected` for inspection and the call fails, so no corrupt file ever sits under the
 //!    final name.
 //!
-//! A file already present is verified, not downloaded again.
+//! A file already present is verified, not downloaded again. The `.part` file is locked while a
+//! download runs, so a second `xcluster fetch` of the same file stops with a message instead of
+//! writing into it.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -127,6 +129,7 @@ impl Fetcher {
             let sha256 = self.verify(dataset, &path, &expected, &path)?;
             return finish(dataset, dir, path, sha256, Outcome::Present, &expected, None);
         }
+        let _lock = lock(&dataset.name, &part)?;
         let (outcome, url) = self.download(dataset, &part, expected.size)?;
         let sha256 = self.verify(dataset, &part, &expected, &path)?;
         std::fs::rename(&part, &path).map_err(|e| Error::io(&path, e))?;
@@ -145,6 +148,9 @@ impl Fetcher {
                     failures.push(format!("{url}: {}", failure.message));
                 }
             }
+        }
+        if std::fs::metadata(part).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(part);
         }
         let dir = part.parent().unwrap_or(Path::new("."));
         let advice = if offline {
@@ -334,6 +340,20 @@ impl From<ureq::Error> for Failure {
             other => other.to_string(),
         };
         Failure { message, unreachable }
+    }
+}
+
+/// Open (creating) `part` and lock it for this process until the returned file is dropped: two
+/// `xcluster fetch` writing one file would interleave their bytes.
+fn lock(name: &str, part: &Path) -> Result<File> {
+    let file = OpenOptions::new().create(true).append(true).open(part).map_err(|e| Error::io(part, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::fetch(
+            name,
+            format!("another `xcluster fetch` is downloading {} right now; let it finish", part.display()),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(part, e)),
     }
 }
 

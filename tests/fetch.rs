@@ -286,6 +286,22 @@ fn a_host_that_does_not_resolve_is_reported_as_offline() {
 }
 
 #[test]
+fn a_file_being_downloaded_by_another_fetch_is_left_alone() {
+    let server = Server::start();
+    server.route("/l.fits", Route { body: payload(9), cut_first_at: None, ranges: true });
+    let d = dataset("l", &[server.url("/l.fits")], None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let other = std::fs::File::create(dir.path().join("l.fits.part")).unwrap();
+    other.lock().unwrap();
+    let err = fetcher().fetch(&d, dir.path()).unwrap_err().to_string();
+    assert!(err.contains("another `xcluster fetch` is downloading"), "{err}");
+    assert!(server.requests().is_empty());
+    drop(other);
+    fetcher().fetch(&d, dir.path()).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("l.fits")).unwrap(), payload(9));
+}
+
+#[test]
 fn a_size_that_differs_from_the_manifest_is_refused_before_downloading() {
     let server = Server::start();
     server.route("/h.fits", Route { body: payload(7), cut_first_at: None, ranges: true });
