@@ -269,18 +269,36 @@ pub fn run_sky(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Resu
     let mut rows = Vec::new();
     let threads = rayon::current_num_threads();
     for &nside in nsides {
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let base = status_kb("VmRSS");
-        let t = Instant::now();
-        let sky = Sky::synthetic(Synthetic::planck_like().nside(nside))?;
-        let secs = t.elapsed().as_secs_f64();
-        let maps_mb = 7.0 * 12.0 * (nside as f64).powi(2) * 4.0 / 1_048_576.0;
-        let peak = base.zip(status_kb("VmHWM")).map(|(b, h)| h.saturating_sub(b) as f64 / 1024.0);
         let name = format!("synthetic sky, 7 bands, nside {nside} ({threads} threads)");
-        report(&name, 7 * 12 * (nside as usize).pow(2), secs);
-        rows.push((name, secs, maps_mb, peak));
-        drop(sky);
+        rows.push(measure_sky(name, nside, || Sky::synthetic(Synthetic::planck_like().nside(nside)), &mut report)?);
     }
+    sky_rows_df(&rows)
+}
+
+/// A row of [`run_sky`] / [`run_real`]: name, seconds, the maps' own size and the peak memory added.
+type SkyRow = (String, f64, f64, Option<f64>);
+
+/// Time `make` (a 7-band sky at `nside`) and the peak memory it adds to the process (Linux), next
+/// to the size of one f32 copy of the 7 maps; the sky is dropped afterwards.
+fn measure_sky(
+    name: String,
+    nside: u32,
+    make: impl FnOnce() -> Result<crate::sky::Sky>,
+    report: &mut impl FnMut(&str, usize, f64),
+) -> Result<SkyRow> {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let base = status_kb("VmRSS");
+    let t = Instant::now();
+    let sky = make()?;
+    let secs = t.elapsed().as_secs_f64();
+    let peak = base.zip(status_kb("VmHWM")).map(|(b, h)| h.saturating_sub(b) as f64 / 1024.0);
+    drop(sky);
+    let maps_mb = 7.0 * 12.0 * (nside as f64).powi(2) * 4.0 / 1_048_576.0;
+    report(&name, 7 * 12 * (nside as usize).pow(2), secs);
+    Ok((name, secs, maps_mb, peak))
+}
+
+fn sky_rows_df(rows: &[SkyRow]) -> Result<DataFrame> {
     Ok(df!(
         "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "seconds" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -321,24 +339,10 @@ pub fn run_real(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Res
             bands: Band::ALL.to_vec(),
             ..Default::default()
         };
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let base = status_kb("VmRSS");
-        let t = Instant::now();
-        let sky = Sky::planck(&params)?;
-        let secs = t.elapsed().as_secs_f64();
-        let peak = base.zip(status_kb("VmHWM")).map(|(b, h)| h.saturating_sub(b) as f64 / 1024.0);
-        let maps_mb = 7.0 * 12.0 * (nside as f64).powi(2) * 4.0 / 1_048_576.0;
         let name = format!("read the Planck-format sky, 7 bands, nside {nside}");
-        report(&name, 7 * 12 * (nside as usize).pow(2), secs);
-        rows.push((name, secs, maps_mb, peak));
-        drop(sky);
+        rows.push(measure_sky(name, nside, || Sky::planck(&params), &mut report)?);
     }
-    Ok(df!(
-        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        "seconds" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "maps_mb" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "peak_added_mb" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-    )?)
+    sky_rows_df(&rows)
 }
 
 /// Training-step speed of the networks (`xcluster bench train`): for each architecture, `warmup`

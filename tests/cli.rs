@@ -159,6 +159,11 @@ fn bench_quick_reports_every_benchmark() {
     ] {
         assert!(out.contains(name), "{name} missing: {out}");
     }
+    // The real-data read: 7 nside-256 bands written in the Planck layouts and read back (21 MB of maps).
+    let o = xcluster(dir.path(), &["bench", "real", "--quick"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("read the Planck-format sky") && out.contains("┆ 21.0 "), "{out}");
 }
 
 #[test]
