@@ -25,6 +25,42 @@ pub(crate) fn text(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
+/// What an xy chart's grid shows: axis titles, about how many ticks per axis, and the x tick text.
+pub(crate) struct Axes<'f> {
+    pub x_desc: &'f str,
+    pub y_desc: &'f str,
+    pub x_labels: usize,
+    pub y_labels: usize,
+    pub x_format: &'f dyn Fn(&f64) -> String,
+}
+
+/// Draw the grid, ticks and axis titles every xy figure shares (light grey lines, 12-px tick labels,
+/// 13-px titles; y ticks written by `y_format`), on any f64 x axis, linear or logarithmic.
+pub(crate) fn draw_mesh<'a, DB: DrawingBackend + 'a, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    axes: Axes<'_>,
+    y_format: &dyn Fn(&f64) -> String,
+    what: &str,
+) -> Result<()>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .x_labels(axes.x_labels)
+        .y_labels(axes.y_labels)
+        .x_label_formatter(axes.x_format)
+        .y_label_formatter(y_format)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(RGBColor(245, 245, 245))
+        .label_style(text(12))
+        .axis_desc_style(text(13))
+        .draw()
+        .or_plot(what)
+}
+
 /// A 2-D chart over f64 axes, as the figures build them.
 pub(crate) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 

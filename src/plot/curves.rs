@@ -10,7 +10,7 @@ use polars::prelude::{DataFrame, DataType};
 use crate::error::{Error, Result};
 use crate::train::Trained;
 
-use super::canvas::{short, text, OrPlot};
+use super::canvas::{draw_mesh, short, text, Axes, OrPlot};
 use super::{Drawing, Figure};
 
 /// One line of a chart: its legend name and (x, y) points.
@@ -195,20 +195,9 @@ impl Panel {
         };
         let x_labels =
             if integer_x { ((self.x.1.floor() - self.x.0.ceil()).max(0.0) as usize + 1).clamp(2, 10) } else { 8 };
-        chart
-            .configure_mesh()
-            .x_desc(self.xlabel.as_str())
-            .y_desc(self.ylabel.as_str())
-            .x_labels(x_labels)
-            .y_labels(6)
-            .x_label_formatter(&x_format)
-            .y_label_formatter(&|v| tick(*v))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(245, 245, 245))
-            .label_style(text(12))
-            .axis_desc_style(text(13))
-            .draw()
-            .or_plot(t)?;
+        let axes =
+            Axes { x_desc: &self.xlabel, y_desc: &self.ylabel, x_labels, y_labels: 6, x_format: &x_format };
+        draw_mesh(&mut chart, axes, &|v| tick(*v), t)?;
         if let Some((x, label)) = &self.marker {
             let style = BEST.stroke_width(2);
             chart

@@ -13,7 +13,7 @@ use polars::prelude::DataFrame;
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
 
-use super::canvas::{text, OrPlot};
+use super::canvas::{draw_mesh, text, Axes, OrPlot};
 use super::curves::{column, series_colour, tick};
 use super::{Drawing, Figure};
 
@@ -218,20 +218,14 @@ impl Completeness {
         X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
         let t = self.title.as_str();
-        chart
-            .configure_mesh()
-            .x_desc(self.xlabel.as_str())
-            .y_desc("completeness (found / in footprint)")
-            .x_labels(10)
-            .y_labels(8)
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(245, 245, 245))
-            .label_style(text(12))
-            .axis_desc_style(text(13))
-            .draw()
-            .or_plot(t)?;
+        let axes = Axes {
+            x_desc: &self.xlabel,
+            y_desc: "completeness (found / in footprint)",
+            x_labels: 10,
+            y_labels: 8,
+            x_format: &|v| tick(*v),
+        };
+        draw_mesh(&mut chart, axes, &|v| tick(*v), t)?;
         let filled: Vec<(&Bin, f64)> = self.bins.iter().filter_map(|b| b.completeness.map(|c| (b, c))).collect();
         chart
             .draw_series(filled.iter().map(|&(b, c)| Rectangle::new([(b.lo, 0.0), (b.hi, c)], BAR_FILL.filled())))
@@ -387,20 +381,14 @@ impl Drawing for PurityCompleteness {
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)
             .or_plot(t)?;
-        chart
-            .configure_mesh()
-            .x_desc("completeness (found / in footprint)")
-            .y_desc("purity (true / detections)")
-            .x_labels(11)
-            .y_labels(11)
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(RGBColor(245, 245, 245))
-            .label_style(text(12))
-            .axis_desc_style(text(13))
-            .draw()
-            .or_plot(t)?;
+        let axes = Axes {
+            x_desc: "completeness (found / in footprint)",
+            y_desc: "purity (true / detections)",
+            x_labels: 11,
+            y_labels: 11,
+            x_format: &|v| tick(*v),
+        };
+        draw_mesh(&mut chart, axes, &|v| tick(*v), t)?;
         let style = series_colour(0).filled().stroke_width(2);
         chart.draw_series(LineSeries::new(self.points.iter().copied(), style).point_size(4)).or_plot(t)?;
         // Labels right of and above each point; left of it near the right edge, below it near the top.
