@@ -129,3 +129,59 @@ fn cmb_spectrum_matches_the_input_within_cosmic_variance() {
     let r = rms(&sky.band(Band::F143).unwrap().data) * 1e6;
     assert!((60.0..140.0).contains(&r), "{r} µK");
 }
+
+/// The richness λ of every row of the shipped redMaPPer λ > 30 table, read straight from its CSV.
+fn shipped_rm30_lambdas() -> Vec<f64> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/catalogs/RM30_no_planck.csv");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "LAMBDA").expect("LAMBDA column");
+    lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect()
+}
+
+#[test]
+fn redmapper_truth_masses_follow_the_richness_relation() {
+    let sky = Sky::synthetic(only_noise(64, 1).bands(&[Band::F143])).unwrap();
+    let truth = &sky.truth().unwrap().clusters;
+    let rows = |catalog: &str| -> Vec<usize> {
+        let cats = truth.column("catalog").unwrap().str().unwrap();
+        cats.iter().enumerate().filter(|(_, c)| *c == Some(catalog)).map(|(i, _)| i).collect()
+    };
+    let m500 = truth.column("m500").unwrap().f64().unwrap();
+    let mass_drawn = truth.column("mass_drawn").unwrap().bool().unwrap();
+    let lambdas = shipped_rm30_lambdas();
+    let rm30 = rows("RM30");
+    assert_eq!(rm30.len(), lambdas.len());
+    for (&row, &lambda) in rm30.iter().zip(&lambdas) {
+        // M500 ≈ 1.3·10¹⁴ (λ/30)^1.08 M☉, the relation the simulator documents.
+        let want = 1.3 * (lambda / 30.0).powf(1.08);
+        let got = m500.get(row).unwrap();
+        assert!(rel(got, want) < 1e-9, "row {row}: λ = {lambda}, M500 {got} vs {want}");
+        assert_eq!(mass_drawn.get(row), Some(false), "row {row}");
+    }
+    // λ > 30 means M500 > 1.3·10¹⁴ M☉, and most redMaPPer clusters are far below PSZ2 masses.
+    let mut masses: Vec<f64> = rm30.iter().map(|&r| m500.get(r).unwrap()).collect();
+    masses.sort_by(f64::total_cmp);
+    assert!(masses[0] >= 1.3 * 0.999, "{}", masses[0]);
+    assert!(masses[masses.len() / 2] < 2.5, "median RM30 M500 {}", masses[masses.len() / 2]);
+    // PSZ2 with z keeps its catalog masses; MCXC has masses for all; none of them is drawn.
+    let cats = xcluster::catalog::Catalogs::builtin().unwrap();
+    let psz_m500 = cats.planck_z().unwrap().df().column("m500").unwrap().f64().unwrap().clone();
+    for (k, &row) in rows("PSZ2").iter().enumerate() {
+        assert_eq!(m500.get(row), psz_m500.get(k));
+        assert_eq!(mass_drawn.get(row), Some(false));
+    }
+    // PSZ2 without z has no masses: each is drawn.
+    assert!(rows("PSZ2 no-z").iter().all(|&r| mass_drawn.get(r) == Some(true)));
+}
+
+#[test]
+fn richness_of_a_catalog_without_it_is_an_error() {
+    let cats = xcluster::catalog::Catalogs::builtin().unwrap();
+    let rm30 = cats.rm30().unwrap().richness().unwrap();
+    assert_eq!(rm30.len(), 15299);
+    assert!(rm30.iter().all(|l| l.is_some_and(|l| l > 30.0)));
+    let err = cats.planck_z().unwrap().richness().unwrap_err().to_string();
+    assert!(err.contains("planck_z") && err.contains("lambda"), "{err}");
+}

@@ -37,6 +37,9 @@ use crate::error::{named_enum, Error, Result};
 use crate::sky::{galactic_to_icrs, icrs_to_galactic};
 use crate::tiles::Tiling;
 
+/// The redMaPPer richness column (`LAMBDA` in the published tables; extra columns are lower-cased).
+pub const RICHNESS_COLUMN: &str = "lambda";
+
 /// The normalised columns every [`Catalog`] starts with.
 pub const NORMALISED_COLUMNS: [&str; 8] = ["name", "catalog", "ra", "dec", "glon", "glat", "z", "m500"];
 
@@ -177,6 +180,20 @@ impl Catalog {
                 _ => None,
             })
             .collect())
+    }
+
+    /// The redMaPPer richness λ of each row (column [`RICHNESS_COLUMN`]; missing values are `None`).
+    ///
+    /// Errors when the catalog has no such column: a richness relation must never silently fall
+    /// back to another mass.
+    pub fn richness(&self) -> Result<Vec<Option<f64>>> {
+        if self.df.get_column_index(RICHNESS_COLUMN).is_none() {
+            return Err(Error::catalog(
+                &self.name,
+                format!("no richness column {RICHNESS_COLUMN:?}; columns are {:?}", self.df.get_column_names()),
+            ));
+        }
+        f64_values(&self.name, &self.df, RICHNESS_COLUMN)
     }
 
     fn positions(&self, lon: &str, lat: &str) -> Result<Vec<(f64, f64)>> {

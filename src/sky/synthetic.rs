@@ -127,7 +127,9 @@ impl BandModel {
 #[derive(Debug, Clone)]
 pub struct Truth {
     /// One row per cluster: `name, catalog` (PSZ2 z / PSZ2 no-z / MCXC / RM30 / `unknown`), `ra, dec,
-    /// glon, glat, z, m500` (10¹⁴ M☉), `mass_drawn` (mass or z drawn from the catalog distribution),
+    /// glon, glat, z, m500` (10¹⁴ M☉), `mass_drawn` and `z_drawn` (not in the catalog, so drawn: a mass
+    /// from the PSZ2 masses, a redshift from the catalog's own; redMaPPer masses come from richness,
+    /// [`m500_from_richness`]),
     /// `theta500_arcmin`, `y5r500_arcmin2`, `y_central` (no beam), `y_peak_143` (after the 143 GHz beam).
     pub clusters: DataFrame,
     /// One row per source: `kind` (radio / ir / cold_clump), `glon, glat, ra, dec`, `size_arcmin`
@@ -325,34 +327,37 @@ impl Synthetic {
         let mut out = Vec::new();
         let psz = cats.planck_z()?;
         let known: Vec<(f64, f64)> = column_pairs(psz.df(), "m500", "z")?;
-        for (name, label) in [("planck_z", "PSZ2"), ("planck_no-z", "PSZ2 no-z"), ("MCXC", "MCXC"), ("RM30", "RM30")] {
+        // Only redMaPPer has masses from richness; the other catalogs give M500 (or nothing).
+        for (name, label, from_richness) in [
+            ("planck_z", "PSZ2", false),
+            ("planck_no-z", "PSZ2 no-z", false),
+            ("MCXC", "MCXC", false),
+            ("RM30", "RM30", true),
+        ] {
             let cat = cats.get(name)?;
             let pos = cat.galactic()?;
             let names = cat.df().column("name")?.str()?.clone();
             let mz = column_pairs(cat.df(), "m500", "z")?;
-            let lambda = cat.df().column("LAMBDA").ok().and_then(|c| c.cast(&DataType::Float64).ok());
-            let lambda = lambda.as_ref().and_then(|c| c.f64().ok().cloned());
+            let richness = if from_richness { Some(cat.richness()?) } else { None };
             let zs: Vec<f64> = mz.iter().map(|p| p.1).filter(|z| z.is_finite() && *z > 0.0).collect();
             for (k, &(l, b)) in pos.iter().enumerate() {
                 let (mut m, mut z) = mz[k];
-                // redMaPPer: M500 from richness, M500 ≈ 1.3e14 (λ/30)^1.08 M☉ (≈ Rykoff et al. 2012
-                // scaled to M500c); fine for a simulator.
-                if let Some(lam) = lambda.as_ref().and_then(|c| c.get(k)) {
-                    m = 1.3 * (lam / 30.0).powf(1.08);
+                if let Some(lambda) = richness.as_ref().and_then(|r| r[k]) {
+                    m = m500_from_richness(lambda);
                 }
-                let mut drawn = false;
-                if !(z.is_finite() && z > 0.0) {
+                let z_drawn = !(z.is_finite() && z > 0.0);
+                if z_drawn {
                     z = if zs.is_empty() {
                         known[rng.gen_range(0..known.len())].1
                     } else {
                         zs[rng.gen_range(0..zs.len())]
                     };
-                    drawn = true;
                 }
-                if !(m.is_finite() && m > 0.0) {
+                let mass_drawn = !(m.is_finite() && m > 0.0);
+                if mass_drawn {
                     m = known[rng.gen_range(0..known.len())].0;
-                    drawn = true;
                 }
+                let drawn = Drawn { mass: mass_drawn, z: z_drawn };
                 out.push(Cluster::new(names.get(k).unwrap_or("").to_string(), label, l, b, m, z, drawn));
             }
         }
@@ -362,7 +367,7 @@ impl Synthetic {
             let m = (1.0 - u * (1.0 - 5f64.powf(-1.5))).powf(-1.0 / 1.5);
             let z = rng.gen_range(0.05..1.0);
             let (l, b) = (rng.gen_range(0.0..360.0), rng.gen_range(-1.0f64..1.0).asin().to_degrees());
-            out.push(Cluster::new(format!("UNK-{k:05}"), "unknown", l, b, m, z, false));
+            out.push(Cluster::new(format!("UNK-{k:05}"), "unknown", l, b, m, z, Drawn::default()));
         }
         Ok(out)
     }
@@ -488,6 +493,20 @@ fn column_pairs(df: &DataFrame, a: &str, b: &str) -> Result<Vec<(f64, f64)>> {
     Ok(a.f64()?.iter().zip(b.f64()?.iter()).map(|(x, y)| (x.unwrap_or(f64::NAN), y.unwrap_or(f64::NAN))).collect())
 }
 
+/// M500 in 10¹⁴ M☉ of a redMaPPer cluster of richness λ: 1.3 (λ/30)^1.08 (≈ Rykoff et al. 2012
+/// scaled to M500c; fine for a simulator).
+pub fn m500_from_richness(lambda: f64) -> f64 {
+    1.3 * (lambda / 30.0).powf(1.08)
+}
+
+/// Which of an injected cluster's quantities the catalog did not give, so were drawn from the
+/// distribution of the PSZ2 clusters (mass) or of the catalog's own redshifts (z).
+#[derive(Debug, Clone, Copy, Default)]
+struct Drawn {
+    mass: bool,
+    z: bool,
+}
+
 /// An injected cluster.
 #[derive(Debug, Clone)]
 struct Cluster {
@@ -497,14 +516,14 @@ struct Cluster {
     b: f64,
     m500: f64,
     z: f64,
-    drawn: bool,
+    drawn: Drawn,
     theta500: f64,
     /// y at the centre per unit of the profile table: 4.017e-3 · P500 · R500.
     y_scale: f64,
 }
 
 impl Cluster {
-    fn new(name: String, catalog: &'static str, l: f64, b: f64, m500: f64, z: f64, drawn: bool) -> Self {
+    fn new(name: String, catalog: &'static str, l: f64, b: f64, m500: f64, z: f64, drawn: Drawn) -> Self {
         let r500 = r500_mpc(m500, z);
         // Arnaud et al. 2010 eq. 5 (h70 = 1): P500 in keV cm⁻³.
         let p500 = 1.65e-3 * e_of_z(z).powf(8.0 / 3.0) * (m500 / 3.0).powf(2.0 / 3.0 + 0.12);
@@ -712,7 +731,7 @@ impl ClusterSz {
     /// A cluster of M500 (10¹⁴ M☉) at redshift z.
     pub fn new(m500_1e14: f64, z: f64) -> Self {
         ClusterSz {
-            cluster: Cluster::new(String::new(), "", 0.0, 0.0, m500_1e14, z, false),
+            cluster: Cluster::new(String::new(), "", 0.0, 0.0, m500_1e14, z, Drawn::default()),
             profile: ProfileTable::new(),
         }
     }
@@ -800,7 +819,8 @@ fn clusters_df(clusters: &[Cluster], profile: &ProfileTable) -> Result<DataFrame
             Column::new("glat".into(), clusters.iter().map(|c| c.b).collect::<Vec<_>>()),
             Column::new("z".into(), clusters.iter().map(|c| c.z).collect::<Vec<_>>()),
             Column::new("m500".into(), clusters.iter().map(|c| c.m500).collect::<Vec<_>>()),
-            Column::new("mass_drawn".into(), clusters.iter().map(|c| c.drawn).collect::<Vec<_>>()),
+            Column::new("mass_drawn".into(), clusters.iter().map(|c| c.drawn.mass).collect::<Vec<_>>()),
+            Column::new("z_drawn".into(), clusters.iter().map(|c| c.drawn.z).collect::<Vec<_>>()),
             Column::new("theta500_arcmin".into(), clusters.iter().map(|c| c.theta500).collect::<Vec<_>>()),
             Column::new(
                 "y5r500_arcmin2".into(),
