@@ -1,51 +1,70 @@
 #!/usr/bin/env bash
-# The test suite, as README.md gives it: install what the tests need, run `cargo test`, then
-# execute every notebook headless with the "Rust (xcluster)" kernel (kernel/install.sh installs
-# it and pre-builds xcluster for it). Fails on the first failing test or notebook cell.
+# The test suite, as README.md gives it: install what the tests need, check formatting, lints and
+# docs, run `cargo test`, then execute every notebook headless with the "Rust (xcluster)" kernel
+# (kernel/install.sh installs it; its build reuses the tests' build). Fails on the first failure.
 #
-#   bash scripts/test.sh            # everything
-#   XCLUSTER_SKIP_NOTEBOOKS=1 bash scripts/test.sh   # cargo tests only
+#   bash scripts/test.sh                              # everything (what CI runs)
+#   XCLUSTER_SKIP_NOTEBOOKS=1 bash scripts/test.sh    # without the notebooks
+#   XCLUSTER_SKIP_LINTS=1 bash scripts/test.sh        # without fmt / clippy / doc
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 say() { printf '\n== [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
-# Debian's healpy-data ships the real WMAP maps that tests/fits.rs reads; python3-venv makes the
-# notebook runner's virtual environment.
-need=()
-[ -f /usr/share/healpy/test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits ] || need+=(healpy-data)
-python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  say "apt-get install ${need[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+# Say everything that is missing before anything slow starts.
+missing=()
+command -v cargo >/dev/null || missing+=("cargo and rustc 1.95+ (https://rustup.rs)")
+command -v cc >/dev/null || missing+=("a C compiler for cfitsio (Debian: apt-get install build-essential)")
+command -v python3 >/dev/null || missing+=("python3 for the notebook runner (Debian: apt-get install python3)")
+# Debian's healpy-data ships the real WMAP maps that tests/it/fits.rs reads; python3-venv makes the
+# notebook runner's virtual environment. Both come from apt.
+apt_need=()
+[ -f /usr/share/healpy/test/data/wmap_band_iqumap_r9_7yr_W_v4_udgraded32.fits ] || apt_need+=(healpy-data)
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_need+=(python3-venv)
+SUDO=""
+if [ ${#apt_need[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    missing+=("Debian's packages ${apt_need[*]} (or their equivalents: healpy's WMAP test map under /usr/share/healpy, python3's venv module); apt-get is not available to install them")
+  elif [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null && SUDO=sudo || missing+=("root or sudo to run apt-get install ${apt_need[*]}")
+  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'scripts/test.sh needs:\n' >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+if [ ${#apt_need[@]} -gt 0 ]; then
+  say "apt-get install ${apt_need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_need[@]}"
 fi
 
-# One build of the dependencies serves the tests and the notebooks: the tests build with the flags
-# evcxr uses (Cargo.toml's dev profile is evcxr's; -Cprefer-dynamic; an explicit --target; foldhash
-# with a fixed seed, see kernel/fixed-seed-foldhash) into the build folder of the kernel's first
-# slot, which the kernel then finds compiled. The folder lives outside the clone, so later runs on
-# the same machine reuse it.
-patch_config="$(kernel/fixed-seed-foldhash)"
-host="$(rustc -vV | sed -n 's/^host: //p')"
-export CARGO_TARGET_DIR="${XCLUSTER_TEST_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xcluster/evcxr/slot-0/target}"
-# The foldhash patch rewrites Cargo.lock's foldhash entries; put the committed file back afterwards.
-lock_backup="$(mktemp)"
-cp Cargo.lock "$lock_backup"
-trap 'cp "$lock_backup" Cargo.lock; rm -f "$lock_backup"' EXIT
-say "cargo test (into $CARGO_TARGET_DIR)"
-RUSTFLAGS="-Cprefer-dynamic" cargo --config "$patch_config" test --target "$host"
-cp "$lock_backup" Cargo.lock
+if [ -z "${XCLUSTER_SKIP_LINTS:-}" ]; then
+  say "cargo fmt --check"
+  cargo fmt --check
+fi
+
+# One build serves the tests, the main job and the notebooks (scripts/cargo-shared says how).
+say "cargo test (the shared build, see scripts/cargo-shared)"
+scripts/cargo-shared test
+
+if [ -z "${XCLUSTER_SKIP_LINTS:-}" ]; then
+  # Lints and docs only check the code (no code generation); they share one build folder beside
+  # the shared build, outside the clone, so later runs reuse it.
+  lint_target="${XCLUSTER_LINT_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xcluster/lint-target}"
+  say "cargo clippy --all-targets -- -D warnings"
+  CARGO_TARGET_DIR="$lint_target" cargo clippy --locked --all-targets --quiet -- -D warnings
+  say "cargo doc (warnings are errors)"
+  CARGO_TARGET_DIR="$lint_target" RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
+fi
 
 if [ -n "${XCLUSTER_SKIP_NOTEBOOKS:-}" ]; then
   say "notebooks skipped (XCLUSTER_SKIP_NOTEBOOKS)"
   exit 0
 fi
-# The kernel's own build folders (kernel/evcxr-xcluster) persist under ~/.cache/xcluster/evcxr.
-say "kernel: install evcxr_jupyter, Jupyter and the \"Rust (xcluster)\" kernel; pre-build xcluster"
-env -u CARGO_TARGET_DIR -u RUSTFLAGS bash kernel/install.sh
+say "kernel: install evcxr_jupyter, Jupyter and the \"Rust (xcluster)\" kernel; build xcluster for it"
+bash kernel/install.sh
 say "notebooks"
 kernel/run-notebooks --require-outputs
 say "all tests and notebooks passed"

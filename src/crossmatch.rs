@@ -14,7 +14,7 @@
 //! - a catalog cluster is *possible* when its position falls on at least one scanned patch
 //!   (the patch's exact projection, see [`Footprint`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
@@ -423,15 +423,17 @@ impl Matched {
     }
 
     /// Write `detections.parquet`, `detections.csv` (list columns such as `patch_ids` joined with spaces),
-    /// `summary.csv` and `results.txt` into `dir` (created if missing), each atomically.
-    pub fn write(&self, dir: impl AsRef<Path>) -> Result<()> {
+    /// `summary.csv` and `results.txt` into `dir` (created if missing), each atomically; returns their paths.
+    pub fn write(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        write_parquet(&dir.join("detections.parquet"), &mut self.detections.clone())?;
-        write_csv(&dir.join("detections.csv"), &lists_as_text(&self.detections)?)?;
-        write_csv(&dir.join("summary.csv"), &self.summary)?;
+        crate::output::create_dir_all(dir)?;
+        let files = ["detections.parquet", "detections.csv", "summary.csv", "results.txt"].map(|f| dir.join(f));
+        write_parquet(&files[0], &mut self.detections.clone())?;
+        write_csv(&files[1], &lists_as_text(&self.detections)?)?;
+        write_csv(&files[2], &self.summary)?;
         let text = self.results_txt();
-        write_atomic(&dir.join("results.txt"), |f| std::io::Write::write_all(f, text.as_bytes()))
+        write_atomic(&files[3], |f| std::io::Write::write_all(f, text.as_bytes()))?;
+        Ok(files.to_vec())
     }
 }
 

@@ -13,6 +13,7 @@ use std::io::Write;
 use ndarray::Array4;
 use ndarray_npy::NpzReader;
 use polars::prelude::*;
+use polars_io::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -200,7 +201,7 @@ pub struct SplitFiles {
 }
 
 /// Cut, normalise and label the patches of `sampler` from `sky` and write them as
-/// `<dir>/<stem>.npz` + `.parquet` — the layout of [`Dataset::save`] — [`STREAM_CHUNK`] patches at a
+/// `<dir>/<stem>.npz` + `.parquet` — the layout of [`Dataset::save`] — 4,096 (`STREAM_CHUNK`) patches at a
 /// time, so memory stays bounded however many patches the split has. Both files are written to a
 /// temporary name and renamed.
 pub fn write_split(

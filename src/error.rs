@@ -38,7 +38,8 @@ pub enum Error {
         message: String,
     },
 
-    /// An I/O failure on a named file.
+    /// An I/O failure on a named file. Its text ends with the source's (a notebook shows only the
+    /// text), so whoever prints the chain of sources must not repeat it (the binary does not).
     #[error("{path}: {source}")]
     Io {
         /// The file or directory involved.
@@ -46,6 +47,22 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// A path that must be a folder (to create, or to write into) is a file.
+    #[error("{path} is a file, not a folder: choose another path, or move the file away")]
+    NotAFolder {
+        /// The file in the way.
+        path: PathBuf,
+    },
+
+    /// A file cannot be written because its folder does not exist.
+    #[error("cannot write {path}: its folder {folder} does not exist; create it first")]
+    NoFolder {
+        /// The file to write.
+        path: PathBuf,
+        /// Its missing folder.
+        folder: PathBuf,
     },
 
     /// A table operation failed inside polars.
@@ -75,6 +92,11 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+
+    /// Standard output could not be written (a full disk, a closed pipe): the command's report is
+    /// lost. The reason is part of the message, not a source, so it reads once however printed.
+    #[error("writing to stdout: {0}")]
+    Stdout(std::io::Error),
 
     /// A polars operation failed.
     #[error("table: {0}")]

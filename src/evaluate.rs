@@ -14,7 +14,7 @@
 //! - false detections per deg² = (detections − true) / footprint area, the area being the distinct
 //!   HEALPix pixels at `area_nside` (2048) whose centres lie on a patch ([`Footprint::area_deg2`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
@@ -429,17 +429,23 @@ impl Evaluation {
 
     /// Write `evaluation.csv` (the summary), `completeness_catalog.csv`, `completeness_<column>.csv` per
     /// binned column, `evaluation_detections.csv` and `evaluation_clusters.csv` into `dir` (created if
-    /// missing), atomically.
-    pub fn write(&self, dir: impl AsRef<Path>) -> Result<()> {
+    /// missing), atomically; returns their paths.
+    pub fn write(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        write_csv(&dir.join("evaluation.csv"), &self.summary)?;
-        write_csv(&dir.join("completeness_catalog.csv"), &self.by_catalog)?;
+        crate::output::create_dir_all(dir)?;
+        let mut files = vec![dir.join("evaluation.csv"), dir.join("completeness_catalog.csv")];
+        write_csv(&files[0], &self.summary)?;
+        write_csv(&files[1], &self.by_catalog)?;
         for (column, df) in &self.binned {
-            write_csv(&dir.join(format!("completeness_{column}.csv")), df)?;
+            let path = dir.join(format!("completeness_{column}.csv"));
+            write_csv(&path, df)?;
+            files.push(path);
         }
-        write_csv(&dir.join("evaluation_detections.csv"), &lists_as_text(&self.detections)?)?;
-        write_csv(&dir.join("evaluation_clusters.csv"), &self.clusters)
+        let (detections, clusters) = (dir.join("evaluation_detections.csv"), dir.join("evaluation_clusters.csv"));
+        write_csv(&detections, &lists_as_text(&self.detections)?)?;
+        write_csv(&clusters, &self.clusters)?;
+        files.extend([detections, clusters]);
+        Ok(files)
     }
 }
 

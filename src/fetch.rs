@@ -16,7 +16,8 @@
 //!
 //! A file already present is verified, not downloaded again. The `.part` file is locked while a
 //! download runs, so a second `xcluster fetch` of the same file stops with a message instead of
-//! writing into it.
+//! writing into it. A server that stops sending for [`STALL_TIMEOUT`] ends the attempt like a
+//! dropped connection: the bytes received stay in `.part` for the next call to resume from.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -37,6 +38,9 @@ use crate::output::write_atomic;
 pub const CHECKSUMS_FILE: &str = "xcluster-checksums.toml";
 
 const CHUNK: usize = 1 << 20;
+
+/// How long a download may receive nothing before it is abandoned ([`Fetcher::stall_timeout`]).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What [`Fetcher::fetch`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,8 @@ struct Record {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     agent: ureq::Agent,
+    /// The longest wait for the next bytes (answer or body) before the attempt is given up.
+    stall: Duration,
     progress: bool,
 }
 
@@ -99,16 +105,20 @@ impl Default for Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher with progress bars, 30 s to connect and 60 s for a server to answer or send more.
+    /// A fetcher with progress bars, 30 s to connect and [`STALL_TIMEOUT`] (60 s) for a server to
+    /// answer or send more.
     pub fn new() -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("xcluster/", env!("CARGO_PKG_VERSION"), " (+https://crates.io/crates/xcluster)"))
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .build()
-            .new_agent();
-        Fetcher { agent, progress: true }
+        Fetcher { agent: agent(STALL_TIMEOUT), stall: STALL_TIMEOUT, progress: true }
+    }
+
+    /// Give up an attempt when the server sends nothing for `limit` (default [`STALL_TIMEOUT`]):
+    /// the bytes received stay in `<file>.part` and the next [`Fetcher::fetch`] resumes from them.
+    /// The limit restarts with every byte that arrives, so a slow but steady multi-GB map is never
+    /// cut; only a transfer that hangs is.
+    pub fn stall_timeout(mut self, limit: Duration) -> Self {
+        self.agent = agent(limit);
+        self.stall = limit;
+        self
     }
 
     /// Show progress bars (on a terminal) or not.
@@ -120,7 +130,7 @@ impl Fetcher {
     /// Make `dataset` present and verified in `dir` (created if missing): download it (or resume
     /// an interrupted download) when it is not there, then check size and SHA-256.
     pub fn fetch(&self, dataset: &Dataset, dir: &Path) -> Result<Fetched> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::output::create_dir_all(dir)?;
         let path = dir.join(&dataset.file);
         let part = sibling(&path, "part");
         let recorded = read_records(dir)?.remove(&dataset.file);
@@ -166,7 +176,11 @@ impl Fetcher {
         } else {
             let kept = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
             let resume = if kept > 0 {
-                format!("; the {kept} bytes received are kept in {} and the next run resumes from there", part.display())
+                format!(
+                    "; the {kept} bytes received are kept in {} and the next `xcluster fetch {}` resumes from there",
+                    part.display(),
+                    dataset.name
+                )
             } else {
                 String::new()
             };
@@ -185,7 +199,13 @@ impl Fetcher {
         if have > 0 {
             request = request.header("Range", format!("bytes={have}-"));
         }
-        let mut response = request.call().map_err(Failure::from)?;
+        let mut response = request.call().map_err(|e| match e {
+            // The connection stands but the answer does not come: a hung server, not an offline machine.
+            ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::RecvResponse) => {
+                Failure::message(format!("the server sent no answer for {:?}", self.stall))
+            }
+            e => Failure::from(e),
+        })?;
         let status = response.status().as_u16();
         let length = header_u64(&response, "content-length");
         let (start, outcome) = match status {
@@ -213,8 +233,14 @@ impl Fetcher {
             .map_err(|e| Failure::message(format!("{}: {e}", part.display())))?;
         let bar = self.bar(total.or(size), &format!("{} ", short_name(part)));
         bar.set_position(start);
-        let received = copy(&mut response.body_mut().as_reader(), file, &bar)
-            .map_err(|e| Failure::message(format!("{e} — the transfer stopped after {} bytes", bar.position())))?;
+        let received = copy(&mut response.body_mut().as_reader(), file, &bar).map_err(|e| {
+            let at = bar.position();
+            if stalled(&e) {
+                Failure::message(format!("nothing received for {:?}: the server stalled after {at} bytes", self.stall))
+            } else {
+                Failure::message(format!("{e} — the transfer stopped after {at} bytes"))
+            }
+        })?;
         bar.finish_and_clear();
         if let Some(total) = total {
             if start + received != total {
@@ -294,7 +320,9 @@ struct Expected {
 impl Expected {
     fn new(dataset: &Dataset, recorded: Option<&Record>) -> Self {
         match (&dataset.sha256, recorded) {
-            (Some(sum), _) => Expected { size: dataset.size, sha256: Some(sum.clone()), sha256_from: Some(Check::Manifest) },
+            (Some(sum), _) => {
+                Expected { size: dataset.size, sha256: Some(sum.clone()), sha256_from: Some(Check::Manifest) }
+            }
             (None, Some(r)) => Expected {
                 size: dataset.size.or(Some(r.size)),
                 sha256: Some(r.sha256.clone()),
@@ -303,6 +331,27 @@ impl Expected {
             (None, None) => Expected { size: dataset.size, sha256: None, sha256_from: None },
         }
     }
+}
+
+/// The HTTP agent: one per fetcher, so connections are reused across files.
+fn agent(stall: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(concat!("xcluster/", env!("CARGO_PKG_VERSION"), " (+https://crates.io/crates/xcluster)"))
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(stall))
+        // Per read, restarted by every byte, not per transfer: a Planck map is GBs and may take hours,
+        // but a server that sends nothing for `stall` has hung and would otherwise block forever.
+        .timeout_per_read(Some(stall))
+        .build()
+        .new_agent()
+}
+
+/// Whether a read of the body failed because nothing arrived within the stall limit.
+fn stalled(e: &std::io::Error) -> bool {
+    // ureq hands its own timeout through the reader wrapped in an I/O error of kind Other.
+    let ours = e.get_ref().and_then(|inner| inner.downcast_ref::<ureq::Error>());
+    e.kind() == std::io::ErrorKind::TimedOut || matches!(ours, Some(ureq::Error::Timeout(_)))
 }
 
 /// Why one URL failed; `unreachable` when no connection could be made at all.
@@ -328,7 +377,12 @@ impl From<ureq::Error> for Failure {
                 no_dns(io)
                     || matches!(
                         io.kind(),
-                        ConnectionRefused | NetworkUnreachable | HostUnreachable | NetworkDown | TimedOut | NotConnected
+                        ConnectionRefused
+                            | NetworkUnreachable
+                            | HostUnreachable
+                            | NetworkDown
+                            | TimedOut
+                            | NotConnected
                     )
             }
             _ => false,

@@ -27,7 +27,7 @@
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
 //! | real data | [`manifest`], [`fetch`] | `datasets-manifest/planck.toml` → the Planck maps and catalogs, downloaded, resumed, verified |
 //! | run | [`pipeline`] | params → every stage that exists, in order |
-//! | benchmarks | [`bench`] | sizes → throughput table |
+//! | benchmarks | [`mod@bench`] | sizes → throughput table |
 //!
 //! | figures | [`plot`] | any of the above → [`plot::Figure`]: inline in evcxr, `.save("x.png" \| "x.svg")` |
 //!
@@ -76,5 +76,15 @@ pub mod train;
 
 pub use error::{Error, Result};
 /// The polars version xcluster is built with: notebooks use `xcluster::polars` instead of their own
-/// `:dep polars`, which could resolve to another, incompatible version.
-pub use polars;
+/// `:dep polars`, which could resolve to another, incompatible version. Its prelude also holds the
+/// eager CSV and Parquet readers and writers (from polars-io, see Cargo.toml).
+pub mod polars {
+    pub use ::polars::*;
+    /// polars' prelude plus polars-io's (`CsvReadOptions`, `ParquetReader`, `CsvWriter`, …).
+    pub mod prelude {
+        pub use ::polars::prelude::*;
+        // Both preludes export a `slice`; polars' (the expression) is the one a query means.
+        pub use ::polars::prelude::slice;
+        pub use ::polars_io::prelude::*;
+    }
+}

@@ -166,15 +166,19 @@ impl Manifest {
     /// The dataset called `name`; the error lists the names there are.
     pub fn get(&self, name: &str) -> Result<&Dataset> {
         self.datasets.iter().find(|d| d.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            Error::param(format!("dataset {name:?}"), format!("not in the manifest; known: {}", self.names().join(", ")))
+            Error::param(
+                format!("dataset {name:?}"),
+                format!("not in the manifest; known: {}", self.names().join(", ")),
+            )
         })
     }
 
     /// The map of `band`.
     pub fn map(&self, band: Band) -> Result<&Dataset> {
-        self.datasets.iter().find(|d| d.kind == Kind::Map && d.band == Some(band)).ok_or_else(|| {
-            Error::param(format!("band {band}"), "the manifest lists no map for it")
-        })
+        self.datasets
+            .iter()
+            .find(|d| d.kind == Kind::Map && d.band == Some(band))
+            .ok_or_else(|| Error::param(format!("band {band}"), "the manifest lists no map for it"))
     }
 
     /// The catalog read by `reader`; for PCCS2, the one of `band`.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::ClusterSet;
 use crate::error::{ensure_param, Error, Result};
 use crate::sky::Band;
-use crate::tiles::Tiling;
+use crate::tiles::{Split, Tiling, N_TILES};
 
 /// Network names accepted by `model` (the original's, plus `unet_2d` and `vnet`; `attn_unet` = `attn_net`).
 pub const MODELS: [&str; 10] =
@@ -59,7 +59,7 @@ pub enum CatalogSource {
 }
 
 /// Radius of the label disks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DiskRadius {
     /// The same radius for every cluster, in arcmin (original default 2.5).
@@ -67,6 +67,40 @@ pub enum DiskRadius {
     /// A named rule: `"t500-distribution"` (the original's `None`: a radius per patch drawn from
     /// the T500 distribution, 0–15′) or `"theta500"` (each cluster's own θ500 where known).
     Rule(DiskRule),
+}
+
+/// What `disk_radius` accepts, as its errors say it.
+const DISK_RADIUS_ALLOWED: &str = "must be a number of arcmin in (0, 15], \"t500-distribution\" or \"theta500\"";
+
+// By hand rather than `untagged`: serde's untagged error ("data did not match any variant") names
+// neither the value nor what is allowed.
+impl<'de> Deserialize<'de> for DiskRadius {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DiskRadius;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(DISK_RADIUS_ALLOWED.trim_start_matches("must be "))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<DiskRadius, E> {
+                Ok(DiskRadius::Arcmin(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<DiskRadius, E> {
+                Ok(DiskRadius::Arcmin(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<DiskRadius, E> {
+                Ok(DiskRadius::Arcmin(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<DiskRadius, E> {
+                use serde::de::IntoDeserializer;
+                let rule: serde::de::value::StrDeserializer<'_, E> = v.into_deserializer();
+                DiskRule::deserialize(rule)
+                    .map(DiskRadius::Rule)
+                    .map_err(|_| E::custom(format!("{DISK_RADIUS_ALLOWED}; got {v:?}")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The named radius rules of [`DiskRadius`].
@@ -183,8 +217,18 @@ impl Params {
     /// Parse and validate params from TOML text; keys left out take the values of [`DEFAULT_PARAMS`].
     pub fn from_toml(text: &str) -> Result<Self> {
         let syntax = |source: &str, e: toml::de::Error| {
-            let near = e.span().map(|s| format!(" near {:?}", source[s].trim())).unwrap_or_default();
-            Error::param(format!("params{near}"), e.message().to_string())
+            // toml's span is in bytes; an editor shows lines and columns (of characters).
+            let at = e.span().and_then(|s| {
+                let before = source.get(..s.start)?;
+                let line = before.matches('\n').count() + 1;
+                let column = before.chars().rev().take_while(|&c| c != '\n').count() + 1;
+                let near = source.get(s).map(str::trim).filter(|n| !n.is_empty());
+                Some(format!(
+                    " line {line}, column {column}{}",
+                    near.map(|n| format!(" near {n:?}")).unwrap_or_default()
+                ))
+            });
+            Error::param(format!("params{}", at.unwrap_or_default()), e.message().to_string())
         };
         let mut table: toml::Table = DEFAULT_PARAMS.parse().map_err(|e| syntax(DEFAULT_PARAMS, e))?;
         let user: toml::Table = text.parse().map_err(|e| syntax(text, e))?;
@@ -212,11 +256,7 @@ impl Params {
             ensure_param!(!self.bands[..i].contains(b), "bands", "band {b} is listed twice");
         }
         if let DiskRadius::Arcmin(r) = self.disk_radius {
-            ensure_param!(
-                r > 0.0 && r <= 15.0,
-                "disk_radius",
-                "must be in (0, 15] arcmin, \"t500-distribution\" or \"theta500\"; got {r}"
-            );
+            ensure_param!(r > 0.0 && r <= 15.0, "disk_radius", "{DISK_RADIUS_ALLOWED}; got {r}");
         }
         ensure_param!((1..=10_000).contains(&self.loops), "loops", "must be in 1…10000, got {}", self.loops);
         ensure_param!((1..=100_000).contains(&self.epochs), "epochs", "must be in 1…100000, got {}", self.epochs);
@@ -245,7 +285,22 @@ impl Params {
             "must be a power of two in 64…2048, got {}",
             self.nside
         );
-        self.tiling()?;
+        let tiling = self.tiling()?;
+        // Training validates after every epoch and fits the normaliser on the training tiles: without
+        // either it would fail only after the sky is built (e.g. "median: no values").
+        ensure_param!(
+            !self.val_tiles.is_empty(),
+            "val_tiles",
+            "at least one validation tile is needed: training measures the validation loss after every epoch"
+        );
+        ensure_param!(
+            !tiling.tiles(Split::Train).is_empty(),
+            "val_tiles",
+            "with test_tiles it covers all {N_TILES} tiles ({} validation, {} test), leaving none for training; \
+             remove at least one",
+            self.val_tiles.len(),
+            self.test_tiles.len()
+        );
         ensure_param!(
             self.patch_size.is_multiple_of(2) && (8..=512).contains(&self.patch_size),
             "patch_size",

@@ -5,6 +5,7 @@
 
 use chrono::Local;
 use polars::prelude::*;
+use polars_io::prelude::*;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,8 @@ pub struct RunReport {
     pub matched: crate::crossmatch::Matched,
     /// Purity and completeness against the injected clusters (synthetic sky only).
     pub evaluation: Option<crate::evaluate::Evaluation>,
+    /// Every file written under `files/`, each once, in the order first written.
+    pub files: Vec<PathBuf>,
     /// The figures written under `figures/` (training curves and validation patches come from the
     /// training stage; see [`figures_stage`] for the rest).
     pub figures: Vec<PathBuf>,
@@ -49,16 +52,19 @@ pub struct CatalogStage {
     pub summary: DataFrame,
     /// The clusters of `params.dataset` with their tile and split (`dataset_clusters.csv`).
     pub clusters: DataFrame,
+    /// The files written: `catalogs.csv`, `dataset_clusters.csv`.
+    pub files: Vec<PathBuf>,
 }
 
 /// The catalog stage: from `catalogs`, select `params.dataset`, assign tiles and splits, and write
 /// `files/catalogs.csv` and `files/dataset_clusters.csv` under `dirs`.
 pub fn catalog_stage(params: &Params, catalogs: &Catalogs, dirs: &OutputDirs) -> Result<CatalogStage> {
+    let files = vec![dirs.files.join("catalogs.csv"), dirs.files.join("dataset_clusters.csv")];
     let summary = catalogs.summary()?;
-    write_csv(&dirs.files.join("catalogs.csv"), &summary)?;
+    write_csv(&files[0], &summary)?;
     let clusters = catalogs.dataset(params.dataset)?.with_tiles(&params.tiling()?)?;
-    write_csv(&dirs.files.join("dataset_clusters.csv"), &clusters)?;
-    Ok(CatalogStage { summary, clusters })
+    write_csv(&files[1], &clusters)?;
+    Ok(CatalogStage { summary, clusters, files })
 }
 
 /// Rows per split of a table with a `split` column: `split`, `clusters`, sorted by split.
@@ -85,7 +91,7 @@ pub fn run(params: &Params) -> Result<RunReport> {
     let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
     dirs.create()?;
     let cats = Catalogs::from_params(params)?;
-    let CatalogStage { summary, clusters } = catalog_stage(params, &cats, &dirs)?;
+    let CatalogStage { summary, clusters, files: mut written } = catalog_stage(params, &cats, &dirs)?;
     let split_counts = split_counts(&clusters)?;
     // Read before the long stages, so a missing file stops the run at once.
     let real_contaminants = match params.sky {
@@ -105,17 +111,31 @@ pub fn run(params: &Params) -> Result<RunReport> {
     };
     let contaminant_refs: Vec<&crate::catalog::Catalog> = contaminants.iter().collect();
     let matched = CrossMatch::default().run_on(detections, &known, &contaminant_refs, &footprint)?;
-    matched.write(&dirs.files)?;
+    written.extend(predict.files.iter().cloned());
+    written.extend(matched.write(&dirs.files)?);
     let evaluation = match sky.truth() {
         Some(truth) => {
             let e = Evaluator::default().evaluate_on(detections, &truth.clusters, &footprint)?;
-            e.write(&dirs.files)?;
+            written.extend(e.write(&dirs.files)?);
             Some(e)
         }
         None => None,
     };
+    // The cross-match rewrites the scan's detections.{parquet,csv} with its columns: list them once.
+    let mut seen = std::collections::HashSet::new();
+    written.retain(|f| seen.insert(f.clone()));
     let figures = figures_stage(params, &sky, &predict, &matched, evaluation.as_ref(), &dirs)?;
-    Ok(RunReport { dirs, catalogs: summary, split_counts, train, predict, matched, evaluation, figures })
+    Ok(RunReport {
+        dirs,
+        catalogs: summary,
+        split_counts,
+        train,
+        predict,
+        matched,
+        evaluation,
+        files: written,
+        figures,
+    })
 }
 
 /// The figures of a run, under `dirs.figures`, as the params file's switches ask:
@@ -141,9 +161,8 @@ pub fn figures_stage(
             written.push(sky.plot(band, &tiling)?.save(dirs.figures.join(format!("sky_{}.png", band.name())))?);
         }
     }
-    let masks = |p: &crate::patches::Patches| {
-        crate::labels::masks(p, Disk::from_params(&params.disk_radius, params.seed))
-    };
+    let masks =
+        |p: &crate::patches::Patches| crate::labels::masks(p, Disk::from_params(&params.disk_radius, params.seed));
     if params.plot_prediction {
         if let Some((patches, probs)) = &predict.examples {
             let fig = prediction(patches, &masks(patches)?, probs, matched.detections(), 0)?;
@@ -276,6 +295,11 @@ fn bar(split: &str) -> ProgressBar {
     ProgressBar::new(0).with_style(style).with_prefix(split.to_string())
 }
 
+/// The folder of the trained `params.model` and its checkpoints: `models/<model>/`.
+pub fn model_dir(params: &Params, dirs: &OutputDirs) -> PathBuf {
+    dirs.models.join(&params.model)
+}
+
 /// What the training stage produced.
 #[derive(Debug)]
 pub struct TrainStage {
@@ -300,9 +324,12 @@ pub fn train_stage(
 ) -> Result<TrainStage> {
     use crate::train::{Augmented, Model, TrainData};
     params.validate()?;
+    let dir = model_dir(params, dirs);
+    if resume {
+        crate::train::check_resume(&dir, params)?;
+    }
     let tiling = params.tiling()?;
     let clusters = catalogs.dataset(params.dataset)?;
-    let dir = dirs.models.join(&params.model);
     let normaliser = match resume {
         true => Normaliser::load(dir.join("normaliser.json"))?,
         false => Normaliser::from_params(params).fit_sky(sky, &tiling, &params.bands)?,
@@ -361,7 +388,7 @@ pub struct PredictStage {
 /// Patches kept for figures by the prediction stage with `plot_individual_patchs`.
 pub const EXAMPLES: usize = 16;
 
-/// The prediction stage: load the trained `models/<model>/`, scan `tiles` (one tile at a time, so
+/// The prediction stage: load the trained `models/<model>/`, scan `tiles` (each once, one tile at a time, so
 /// memory stays at one tile's patches) with its normaliser, detect with the params' thresholds, and
 /// write `files/sightings[.shard-i-of-N].parquet`; without a shard, also merge them into
 /// `files/detections.{parquet,csv}`. `shard` = (i, N) keeps the tiles t with t mod N = i.
@@ -377,7 +404,7 @@ pub fn predict_stage(
     use crate::detect::{Detection, Detections};
     use crate::output::write_parquet;
     params.validate()?;
-    let dir = dirs.models.join(&params.model);
+    let dir = model_dir(params, dirs);
     ensure_param!(
         dir.join("model.json").exists(),
         "predict",
@@ -391,7 +418,13 @@ pub fn predict_stage(
     })?;
     let tiling = params.tiling()?;
     let clusters = catalogs.dataset(params.dataset)?;
-    let mine: Vec<u32> = tiles.iter().copied().filter(|t| shard.is_none_or(|(i, n)| t % n == i)).collect();
+    // A tile listed twice is scanned once: twice would count each of its sightings twice.
+    let mut mine: Vec<u32> = Vec::with_capacity(tiles.len());
+    for &t in tiles.iter().filter(|&&t| shard.is_none_or(|(i, n)| t % n == i)) {
+        if !mine.contains(&t) {
+            mine.push(t);
+        }
+    }
     let d = Detection::default();
     let keep = match (params.plot_individual_patchs, params.plot_prediction) {
         (true, _) => EXAMPLES,

@@ -77,7 +77,12 @@ impl Predictions {
     pub fn select(&self, indices: &[usize]) -> Result<Predictions> {
         let mut probs = Vec::with_capacity(indices.len() * self.size * self.size);
         for &k in indices {
-            ensure_param!(k < self.len(), "Predictions::select indices", "index {k} is out of range: {} maps", self.len());
+            ensure_param!(
+                k < self.len(),
+                "Predictions::select indices",
+                "index {k} is out of range: {} maps",
+                self.len()
+            );
             probs.extend_from_slice(self.prob(k));
         }
         Predictions::from_parts(probs, self.size, indices.iter().map(|&k| self.info[k].clone()).collect())

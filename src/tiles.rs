@@ -78,10 +78,13 @@ impl Tiling {
         for (list, split, key) in [(val, Split::Val, "val_tiles"), (test, Split::Test, "test_tiles")] {
             for &t in list {
                 ensure_param!(t < N_TILES, key, "tile {t} does not exist; tiles are RING pixels 0…47 of nside 2");
+                let current = splits[t as usize];
+                ensure_param!(current != split, key, "tile {t} is listed twice");
+                // Validation tiles are placed first, so a clash is a test tile already in val_tiles.
                 ensure_param!(
-                    splits[t as usize] == Split::Train,
+                    current == Split::Train,
                     key,
-                    "tile {t} is listed twice (a tile belongs to one split only)"
+                    "tile {t} is also in val_tiles; a tile belongs to one split only"
                 );
                 splits[t as usize] = split;
             }

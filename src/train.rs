@@ -21,6 +21,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, S
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
 use polars::prelude::*;
+use polars_io::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -463,6 +464,7 @@ impl Model {
     /// and history of its last completed epoch), up to the saved number of epochs.
     pub fn resume(dir: impl AsRef<Path>, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
         let dir = dir.as_ref();
+        resumable(dir)?;
         let saved = Checkpoint::read(dir)?;
         let model = Self {
             config: saved.config.clone(),
@@ -596,6 +598,66 @@ struct RunState {
     history: History,
     best: Option<Net>,
     epoch: usize,
+}
+
+/// The files a completed epoch leaves in a checkpoint folder, all of which [`Model::resume`] reads.
+const CHECKPOINT_FILES: [&str; 5] = ["model.json", "last.bpk", "best.bpk", "optimizer.bpk", "history.csv"];
+
+/// The params keys that fix the network's shape (`model`, `filters`, the number of `bands`) or what
+/// its inputs are (which `bands`, the patch geometry, the normalisation). A resumed run takes the
+/// network and normaliser of its checkpoint, so resuming with other values would silently ignore them.
+pub const NETWORK_KEYS: [&str; 7] =
+    ["model", "filters", "bands", "patch_size", "pixel_size_arcmin", "fit_up_to_mode", "range_compression"];
+
+/// Error unless `dir` holds a completed epoch to resume.
+fn resumable(dir: &Path) -> Result<()> {
+    let missing: Vec<&str> = CHECKPOINT_FILES.into_iter().filter(|f| !dir.join(f).is_file()).collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(Error::model(
+            dir,
+            format!(
+                "nothing to resume: no epoch has completed here (no {}); run `xcluster train` without --resume \
+                 to start afresh",
+                missing.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Check, before any expensive work, that the checkpoint in `dir` can be resumed with `params`: an
+/// epoch has completed there, and the [`NETWORK_KEYS`] of `params` equal those it was trained with
+/// (its `params.toml`). The error names each difference, saved value and params value.
+pub fn check_resume(dir: &Path, params: &Params) -> Result<()> {
+    resumable(dir)?;
+    let path = dir.join("params.toml");
+    let not_ours = |why: String| {
+        Error::model(
+            &path,
+            format!("{why}: cannot check that the params match the checkpoint; train afresh with `xcluster train`"),
+        )
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| not_ours(e.to_string()))?;
+    let saved: toml::Table = text.parse().map_err(|e: toml::de::Error| not_ours(e.message().to_string()))?;
+    let current = toml::Value::try_from(params).map_err(|e| Error::param("params", e.to_string()))?;
+    let show = |v: Option<&toml::Value>| v.map_or_else(|| "(none)".to_string(), |v| v.to_string());
+    let differences: Vec<String> = NETWORK_KEYS
+        .iter()
+        .map(|&key| (key, saved.get(key), current.get(key)))
+        .filter(|(_, was, now)| was != now)
+        .map(|(key, was, now)| format!("{key}: saved {}, params {}", show(was), show(now)))
+        .collect();
+    match differences.is_empty() {
+        true => Ok(()),
+        false => Err(Error::model(
+            dir,
+            format!(
+                "the params change the network it holds: {}; set them back to resume, or train afresh with \
+                 `xcluster train` (without --resume; it replaces this checkpoint)",
+                differences.join("; ")
+            ),
+        )),
+    }
 }
 
 /// `model.json`: the settings and where the schedule stands.

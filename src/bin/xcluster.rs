@@ -12,6 +12,17 @@ use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
 use xcluster::pipeline;
 
+/// Every command prints through this `println!`, which shadows std's: a failed write to stdout
+/// returns from the calling function as [`xcluster::Error::Stdout`] instead of panicking with a
+/// backtrace. [`main`] then ends quietly when the reader has gone (`xcluster … | head -1`) and
+/// reports anything else (a full disk) as an error.
+macro_rules! println {
+    ($($arg:tt)*) => {
+        ::std::io::Write::write_fmt(&mut ::std::io::stdout(), format_args!("{}\n", format_args!($($arg)*)))
+            .map_err(xcluster::Error::Stdout)?
+    };
+}
+
 /// Find galaxy clusters in full-sky microwave maps with U-Net segmentation networks.
 #[derive(Parser)]
 #[command(version, about)]
@@ -135,11 +146,35 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,
+        // The reader of a pipe closed it: it has what it wanted, as with SIGPIPE in a C program.
+        Err(e) if stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain_once(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is a write to stdout that failed because nobody reads it any more (EPIPE).
+fn stdout_closed(e: &anyhow::Error) -> bool {
+    match e.downcast_ref::<xcluster::Error>() {
+        Some(xcluster::Error::Stdout(io)) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        _ => false,
+    }
+}
+
+/// The error and its causes, `: `-separated like `{:#}`, but each cause only when the text so far
+/// does not already say it: the library's errors end with their source's text (so that a notebook's
+/// `to_string()` says everything), which `{:#}` would print a second time.
+fn chain_once(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 fn load_params(path: Option<&Path>) -> anyhow::Result<Params> {
@@ -240,6 +275,10 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     params.validate()?;
     let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
     dirs.create()?;
+    if resume {
+        // Before the sky is built: a wrong resume should not cost minutes.
+        xcluster::train::check_resume(&pipeline::model_dir(params, &dirs), params)?;
+    }
     let sky = pipeline::load_sky(params, true)?;
     let stage = pipeline::train_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, resume, true)?;
     println!("{}", stage.trained.history());
@@ -263,7 +302,9 @@ fn predict(
     if merge {
         let (det, files) = pipeline::merge_shards(&dirs)?;
         println!("{}", det.df());
-        files.iter().for_each(|f| println!("wrote {}", f.display()));
+        for f in &files {
+            println!("wrote {}", f.display());
+        }
         return Ok(());
     }
     let tiles = match (full_sky, tiles.is_empty()) {
@@ -280,7 +321,9 @@ fn predict(
     if let Some(det) = &stage.detections {
         println!("{}", det.df());
     }
-    stage.files.iter().for_each(|f| println!("wrote {}", f.display()));
+    for f in &stage.files {
+        println!("wrote {}", f.display());
+    }
     Ok(())
 }
 
@@ -312,7 +355,7 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
     use xcluster::manifest::Manifest;
     use xcluster::sky::{write_map, Sky, Synthetic};
     params.validate()?;
-    std::fs::create_dir_all(out)?;
+    xcluster::output::create_dir_all(out)?;
     let bar = ProgressBar::new_spinner().with_message(format!(
         "synthesising nside {} ({} bands)",
         params.nside,
@@ -357,7 +400,14 @@ fn fetch(
     let size = |s: Option<u64>| s.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "size unknown".into());
     if list {
         for d in &chosen {
-            println!("{:<12} {:>12}  {}\n{:<12} {}", d.name, size(d.size), d.description, "", d.path(params, to).display());
+            println!(
+                "{:<12} {:>12}  {}\n{:<12} {}",
+                d.name,
+                size(d.size),
+                d.description,
+                "",
+                d.path(params, to).display()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -413,10 +463,9 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     if let Some(e) = &report.evaluation {
         println!("against the injected clusters (synthetic sky):\n{}", e.summary());
     }
-    println!(
-        "wrote {}/{{detections.parquet,detections.csv,summary.csv,results.txt,evaluation.csv,…}}",
-        files.display()
-    );
+    let names: Vec<String> =
+        report.files.iter().filter_map(|f| f.strip_prefix(files).ok()).map(|f| f.display().to_string()).collect();
+    println!("wrote {}/{{{}}}", files.display(), names.join(","));
     if !report.figures.is_empty() {
         println!("figures ({}): {}", report.figures.len(), report.dirs.figures.display());
     }

@@ -9,6 +9,7 @@ use fitsio::hdu::HduInfo;
 use fitsio::tables::ColumnDataType;
 use fitsio::FitsFile;
 use polars::prelude::*;
+use polars_io::prelude::*;
 
 use crate::error::{Error, Result};
 
@@ -103,7 +104,7 @@ pub fn read_csv(path: &Path) -> Result<DataFrame> {
         .map_err(|e| Error::catalog(path.display().to_string(), format!("not a readable CSV file: {e}")))
 }
 
-pub(crate) fn csv_from_reader<R: polars::io::mmap::MmapBytesReader>(reader: R) -> PolarsResult<DataFrame> {
+pub(crate) fn csv_from_reader<R: polars_io::mmap::MmapBytesReader>(reader: R) -> PolarsResult<DataFrame> {
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(None)
@@ -172,7 +173,12 @@ pub fn read_fits_table(path: &Path) -> Result<DataFrame> {
 /// Not fitsio's `read_col`: it allocates as many bytes as the column is wide, and cfitsio writes a
 /// NUL after a value that fills the column, one byte past the buffer (a heap corruption; real PCCS2
 /// names fill their 23 characters). Here every buffer holds the widest value plus that NUL.
-fn read_strings(file: &mut FitsFile, index: usize, repeat: usize, rows: usize) -> std::result::Result<Vec<String>, i32> {
+fn read_strings(
+    file: &mut FitsFile,
+    index: usize,
+    repeat: usize,
+    rows: usize,
+) -> std::result::Result<Vec<String>, i32> {
     use fitsio::sys::{ffgcdw, ffgcvs};
     let column = (index + 1) as i32;
     let mut status = 0;

@@ -28,7 +28,7 @@ use crate::error::{ensure_param, named_enum, Result};
 pub enum Architecture {
     /// The original xCluster U-Net (encoder 32-64-128-256 with batch norm, transposed-conv decoder).
     Unet,
-    /// keras-unet-collection `unet_2d` ([64,128,256,512], no batch norm, bilinear up).
+    /// keras-unet-collection `unet_2d` (\[64,128,256,512\], no batch norm, bilinear up).
     Unet2d,
     /// V-Net (Milletari 2016), keras-unet-collection `vnet_2d`.
     Vnet,

@@ -3,7 +3,7 @@
 //!   2×2 max-pooling, dropout 0.2 after the last two levels, bottleneck 2×conv512 ReLU, 2×2 transposed
 //!   convolutions up, no batch norm in the decoder, a single convolution at the 64-filter level);
 //!   7,725,953 trainable / 7,727,873 total parameters with 6 bands, as the original.
-//! - [`Unet2d`]: keras-unet-collection's `unet_2d` ([64,128,256,512], two convolutions per level, no
+//! - [`Unet2d`]: keras-unet-collection's `unet_2d` (\[64,128,256,512\], two convolutions per level, no
 //!   batch norm, max-pooling down, bilinear up then one convolution before the concatenation);
 //!   8,559,233 parameters with 6 bands.
 //!

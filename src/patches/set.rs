@@ -136,7 +136,12 @@ impl Patches {
         let n = self.patch_len();
         let mut data = Vec::with_capacity(indices.len() * n);
         for &k in indices {
-            ensure_param!(k < self.len(), "Patches::select indices", "index {k} is out of range: {} patches", self.len());
+            ensure_param!(
+                k < self.len(),
+                "Patches::select indices",
+                "index {k} is out of range: {} patches",
+                self.len()
+            );
             data.extend_from_slice(&self.data[k * n..(k + 1) * n]);
         }
         let info = indices.iter().map(|&k| self.info[k].clone()).collect();

@@ -195,8 +195,7 @@ impl Panel {
         };
         let x_labels =
             if integer_x { ((self.x.1.floor() - self.x.0.ceil()).max(0.0) as usize + 1).clamp(2, 10) } else { 8 };
-        let axes =
-            Axes { x_desc: &self.xlabel, y_desc: &self.ylabel, x_labels, y_labels: 6, x_format: &x_format };
+        let axes = Axes { x_desc: &self.xlabel, y_desc: &self.ylabel, x_labels, y_labels: 6, x_format: &x_format };
         draw_mesh(&mut chart, axes, &|v| tick(*v), t)?;
         if let Some((x, label)) = &self.marker {
             let style = BEST.stroke_width(2);

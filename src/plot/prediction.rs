@@ -227,8 +227,11 @@ pub fn prediction(
     Ok(Figure::new(format!("prediction_{}", info.id), (Y_DESC + 4 * w, TITLE + h + STRIP), drawing))
 }
 
+/// Points in a panel's axis units, of one match class.
+type ClassPoints = (Class, Vec<(f64, f64)>);
+
 /// The detections of `table` whose position falls on patch `n`, by class, in axis units.
-fn on_patch(table: &DataFrame, patches: &Patches, n: usize) -> Result<Vec<(Class, Vec<(f64, f64)>)>> {
+fn on_patch(table: &DataFrame, patches: &Patches, n: usize) -> Result<Vec<ClassPoints>> {
     let bad = |message: String| Error::param("prediction detections", message);
     let column = |name: &str| -> Result<Vec<Option<f64>>> {
         let col = table.column(name).map_err(|_| {

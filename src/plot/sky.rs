@@ -117,7 +117,12 @@ impl AllSky {
 
     /// The tiles coloured by split.
     pub fn splits(title: impl Into<String>, tiling: &Tiling) -> Self {
-        AllSky { title: title.into(), background: Background::Splits, tiling: Some(tiling.clone()), markers: Vec::new() }
+        AllSky {
+            title: title.into(),
+            background: Background::Splits,
+            tiling: Some(tiling.clone()),
+            markers: Vec::new(),
+        }
     }
 
     /// Draw the tile outlines, numbers and split over the background.
@@ -179,9 +184,22 @@ fn pale(c: RGBColor) -> RGBColor {
 
 /// The colour of a tile-border pixel (one with a neighbour in another tile): the colour of the
 /// higher split of the two tiles, or white between two training tiles.
-fn border(tiling: &Tiling, t: u32, tiles: &[Option<u32>], px: usize, py: usize, w: usize, h: usize) -> Option<RGBColor> {
+fn border(
+    tiling: &Tiling,
+    t: u32,
+    tiles: &[Option<u32>],
+    px: usize,
+    py: usize,
+    w: usize,
+    h: usize,
+) -> Option<RGBColor> {
     let at = |x: usize, y: usize| if x < w && y < h { tiles[y * w + x] } else { None };
-    let around = [at(px + 1, py), at(px, py + 1), px.checked_sub(1).and_then(|x| at(x, py)), py.checked_sub(1).and_then(|y| at(px, y))];
+    let around = [
+        at(px + 1, py),
+        at(px, py + 1),
+        px.checked_sub(1).and_then(|x| at(x, py)),
+        py.checked_sub(1).and_then(|y| at(px, y)),
+    ];
     let split = around.into_iter().flatten().filter(|&u| u != t).map(|u| tiling.split_of_tile(u)).max()?;
     let split = split.max(tiling.split_of_tile(t));
     Some(if split == Split::Train { WHITE } else { split_colour(split) })
@@ -309,4 +327,3 @@ impl Tiling {
         AllSky::splits(title, self).figure("tiles")
     }
 }
-

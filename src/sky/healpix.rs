@@ -495,7 +495,7 @@ impl HealpixMap {
         self.weighted_sum(&pix, &wgt)
     }
 
-    /// Σ wₖ·data[pₖ] for interpolation pixels and weights from [`Grid::interpolation_weights`].
+    /// Σ wₖ·data\[pₖ\] for interpolation pixels and weights from [`Grid::interpolation_weights`].
     pub fn weighted_sum(&self, pix: &[u64; 4], weights: &[f64; 4]) -> f64 {
         pix.iter().zip(weights).map(|(&p, w)| self.data[p as usize] as f64 * w).sum()
     }

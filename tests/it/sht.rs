@@ -1,8 +1,6 @@
 //! Spherical-harmonic synthesis and analysis against healpy (tests/fixtures/make_sky_fixtures.py).
 
-mod common;
-
-use common::{get, rows};
+use crate::common::{get, rows};
 use rand::SeedableRng;
 use rustfft::num_complex::Complex64;
 use xcluster::sky::sht::{alm2map, alm2map_many, anafast, gaussian_beam, map2alm, Alm};

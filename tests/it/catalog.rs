@@ -1,8 +1,9 @@
 //! Catalogs: the shipped tables, user loaders, the dataset selection and cross-matching.
 
-mod common;
+use crate::common;
 
 use polars::prelude::*;
+use polars_io::prelude::*;
 use xcluster::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, Match};
 use xcluster::sky::{angular_separation_deg, icrs_to_galactic};
 

@@ -4,7 +4,7 @@
 use polars::prelude::Column;
 
 use crate::common::{check_figure, pixel};
-use crate::patches::{centroid, disk, drawn_at, info, regions, BBox, VIRIDIS_HI, VIRIDIS_LO};
+use crate::plot::patches::{centroid, disk, drawn_at, info, regions, BBox, VIRIDIS_HI, VIRIDIS_LO};
 use xcluster::patches::{ClusterInPatch, Patches};
 use xcluster::plot::prediction;
 use xcluster::prelude::*;

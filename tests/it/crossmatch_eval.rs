@@ -3,11 +3,10 @@
 //! inside, outside, in overlaps, in a patch's circumscribed circle but off the square); purity and
 //! completeness of a toy case known by construction; the results.txt format; written files.
 
-mod common;
-
-use common::catalog;
+use crate::common::catalog;
 
 use polars::prelude::*;
+use polars_io::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use xcluster::catalog::Catalog;

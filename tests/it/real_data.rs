@@ -139,7 +139,10 @@ fn mcxc_from_the_cds_text_table_has_consistent_positions_and_masses() {
     // The byte ranges are right when RAdeg/DEdeg, converted, land on the file's own GLON/GLAT.
     for ((ra, dec), (l, b)) in mcxc.icrs().unwrap().into_iter().zip(mcxc.galactic().unwrap()) {
         let (l2, b2) = xcluster::sky::icrs_to_galactic(ra, dec);
-        assert!(xcluster::sky::angular_separation_deg(l, b, l2, b2) < 0.01, "({ra}, {dec}) → ({l2}, {b2}) vs ({l}, {b})");
+        assert!(
+            xcluster::sky::angular_separation_deg(l, b, l2, b2) < 0.01,
+            "({ra}, {dec}) → ({l2}, {b2}) vs ({l}, {b})"
+        );
     }
     let err = RealCatalog::Mcxc.read(pla("catalogs/HFI_PCCS_GCC_R2.02.fits"), "MCXC").unwrap_err().to_string();
     assert!(err.contains("HFI_PCCS_GCC_R2.02.fits"), "{err}");
@@ -185,10 +188,14 @@ fn contaminant_catalogs_follow_the_bands_and_sit_where_the_generator_put_them() 
     assert_eq!(names, ["PCCS2-100GHz", "PCCS2-545GHz", "PGCC"]);
     let psz2 = RealCatalog::Psz2Union.read(pla("catalogs/HFI_PCCS_SZ-union_R2.08.fits.gz"), "psz2").unwrap();
     for (cat, key) in cats.iter().zip([&e["pccs2"]["100"], &e["pccs2"]["545"], &e["pgcc"]]) {
-        assert_eq!(strings(cat, "name"), key["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>());
+        assert_eq!(
+            strings(cat, "name"),
+            key["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect::<Vec<_>>()
+        );
         // Sources within 2′ of a PSZ2 cluster: exactly the rows the generator placed there.
         let m = cat.crossmatch(&psz2, 2.0, xcluster::catalog::Match::All).unwrap();
-        let rows: Vec<usize> = m.column("idx_a").unwrap().u32().unwrap().into_no_null_iter().map(|i| i as usize).collect();
+        let rows: Vec<usize> =
+            m.column("idx_a").unwrap().u32().unwrap().into_no_null_iter().map(|i| i as usize).collect();
         assert_eq!(rows, indices(&key["rows_within_2arcmin"]), "{}", cat.name());
     }
 }
@@ -200,7 +207,8 @@ fn actpol_psz2match_flags_agree_with_our_crossmatch_against_the_shipped_psz2() {
     let map = ColumnMap::auto().name("name").ra("RADeg").dec("decDeg").z("z").m500("M500cUPP");
     let act = Catalog::from_fits(fixtures().join("nemo/E-D56Clusters.fits"), "ACTPol", &map).unwrap();
     assert_eq!(act.len(), 182);
-    let flags: Vec<bool> = act.df().column("psz2match").unwrap().i64().unwrap().into_no_null_iter().map(|f| f == 1).collect();
+    let flags: Vec<bool> =
+        act.df().column("psz2match").unwrap().i64().unwrap().into_no_null_iter().map(|f| f == 1).collect();
     assert_eq!(flags.iter().filter(|f| **f).count(), 30);
     let psz2 = Catalogs::builtin().unwrap().dataset(ClusterSet::PlanckNoZ).unwrap();
     let m = act.crossmatch(&psz2, CLUSTER_RADIUS_ARCMIN, Match::Nearest).unwrap();

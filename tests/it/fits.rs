@@ -1,9 +1,7 @@
 //! FITS I/O: maps written by healpy / astropy are read right, ours are read by healpy, bad files
 //! give errors that name the file and the problem.
 
-mod common;
-
-use common::{fixture, smooth_map_value};
+use crate::common::{fixture, smooth_map_value};
 use xcluster::sky::{read_map, write_map, write_maps, Column, HealpixMap, Ordering};
 
 /// Check `m` holds the smooth map of make_fixtures.py (f32 rounding only).

@@ -6,6 +6,7 @@ use xcluster::params::Params;
 
 #[test]
 fn run_recovers_the_brightest_injected_clusters() {
+    let _serial = crate::common::device_rng();
     let dir = tempfile::tempdir().unwrap();
     let params = Params::from_toml(&format!(
         "path = {:?}\nnside = 512\nbands = [\"143GHz\", \"353GHz\", \"y-map\"]\nloops = 2\nepochs = 3\n\

@@ -1,12 +1,13 @@
 //! `xcluster fetch` against a real HTTP server on 127.0.0.1, started by each test: full downloads,
-//! an interrupted download resumed with a range request, checksums (manifest, recorded, wrong),
-//! 404, a refused connection, mirrors, and the command line.
+//! an interrupted download resumed with a range request, a stalled one given up and resumed,
+//! checksums (manifest, recorded, wrong), 404, a refused connection, mirrors, and the command line.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use xcluster::fetch::{Check, Fetcher, Outcome, CHECKSUMS_FILE};
 use xcluster::manifest::{Dataset, Manifest};
@@ -20,14 +21,24 @@ struct Route {
     cut_first_at: Option<usize>,
     /// Answer range requests with 206 (else ignore them and send 200 with everything).
     ranges: bool,
+    /// The first request gets the full Content-Length but only this many bytes, then nothing for
+    /// [`STALL`] with the connection open (a server that hangs mid-transfer), then the close.
+    stall_first_at: Option<usize>,
 }
+
+/// How long a stalling route holds its connection open without sending: far past the 1 s stall
+/// limit the tests set, yet bounded so that no server thread outlives its test for long.
+const STALL: Duration = Duration::from_secs(5);
+
+/// Each request's path and Range header, in the order they arrived.
+type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// A minimal HTTP/1.1 file server (one request per connection) that logs each request's path and
 /// Range header.
 struct Server {
     port: u16,
     routes: Arc<Mutex<HashMap<String, Route>>>,
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    log: RequestLog,
 }
 
 impl Server {
@@ -35,7 +46,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let routes: Arc<Mutex<HashMap<String, Route>>> = Arc::default();
-        let log: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let log: RequestLog = Arc::default();
         let (r, l) = (routes.clone(), log.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -100,16 +111,20 @@ fn serve(mut stream: TcpStream, routes: &Mutex<HashMap<String, Route>>, log: &Mu
     };
     let _ = stream.write_all(head.as_bytes());
     let mut end = len;
-    if let Some(cut) = route.cut_first_at {
-        // Only the first request is cut: later ones (the resume) get everything.
+    if let Some(cut) = route.cut_first_at.or(route.stall_first_at) {
+        // Only the first request is cut or stalled: later ones (the resume) get everything.
         let mut routes = routes.lock().unwrap();
         if let Some(r) = routes.get_mut(&path) {
             r.cut_first_at = None;
+            r.stall_first_at = None;
         }
         end = cut;
     }
     let _ = stream.write_all(&route.body[start..end]);
     let _ = stream.flush();
+    if route.stall_first_at.is_some() {
+        std::thread::sleep(STALL);
+    }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -162,7 +177,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 fn a_full_download_is_verified_against_the_manifest_and_not_repeated() {
     let server = Server::start();
     let body = payload(1);
-    server.route("/a.fits", Route { body: body.clone(), cut_first_at: None, ranges: true });
+    server.route("/a.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: None });
     let sum = sha256sum(&body);
     let d = dataset("a", &[server.url("/a.fits")], Some(body.len() as u64), Some(&sum));
     let dir = tempfile::tempdir().unwrap();
@@ -182,7 +197,7 @@ fn an_interrupted_download_keeps_its_bytes_and_resumes_with_a_range_request() {
     let server = Server::start();
     let body = payload(2);
     let cut = 1_234_567;
-    server.route("/b.fits", Route { body: body.clone(), cut_first_at: Some(cut), ranges: true });
+    server.route("/b.fits", Route { body: body.clone(), cut_first_at: Some(cut), ranges: true, stall_first_at: None });
     let d = dataset("b", &[server.url("/b.fits")], None, Some(&sha256sum(&body)));
     let dir = tempfile::tempdir().unwrap();
     let err = fetcher().fetch(&d, dir.path()).unwrap_err().to_string();
@@ -199,10 +214,45 @@ fn an_interrupted_download_keeps_its_bytes_and_resumes_with_a_range_request() {
 }
 
 #[test]
+fn a_stalled_transfer_gives_up_after_the_stall_limit_and_the_next_fetch_resumes() {
+    let server = Server::start();
+    let body = payload(10);
+    let cut = 1_500_000;
+    server.route("/s.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: Some(cut) });
+    let sum = sha256sum(&body);
+    let d = dataset("s", &[server.url("/s.fits")], Some(body.len() as u64), Some(&sum));
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("s.fits.part");
+    let started = Instant::now();
+    let err = fetcher().stall_timeout(Duration::from_secs(1)).fetch(&d, dir.path()).unwrap_err().to_string();
+    let waited = started.elapsed();
+    // Given up by the 1 s stall limit, not by the server closing the connection after 5 s.
+    assert!(waited >= Duration::from_secs(1) && waited < STALL, "gave up after {waited:?}: {err}");
+    let stalled = format!("{}: nothing received for 1s: the server stalled after {cut} bytes", server.url("/s.fits"));
+    assert!(err.starts_with("fetch s: ") && err.contains(&stalled), "{err}");
+    let kept = format!("the {cut} bytes received are kept in {} and the next", part.display());
+    assert!(err.contains(&kept) && err.contains("resumes from there"), "{err}");
+    assert_eq!(std::fs::read(&part).unwrap(), &body[..cut], "the .part keeps exactly what arrived");
+    assert!(!dir.path().join("s.fits").exists(), "nothing under the final name");
+    // The server is healthy again: the default fetcher resumes with a range request.
+    let f = fetcher().fetch(&d, dir.path()).unwrap();
+    assert_eq!((f.outcome, f.check), (Outcome::Resumed(cut as u64), Check::Manifest));
+    assert_eq!(f.sha256, sum);
+    assert_eq!(std::fs::read(dir.path().join("s.fits")).unwrap(), body);
+    assert_eq!(files_in(dir.path()), ["s.fits"]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].1.as_deref(), Some(format!("bytes={cut}-").as_str()));
+}
+
+#[test]
 fn a_server_that_ignores_ranges_makes_the_download_start_over() {
     let server = Server::start();
     let body = payload(3);
-    server.route("/c.fits", Route { body: body.clone(), cut_first_at: Some(777_777), ranges: false });
+    server.route(
+        "/c.fits",
+        Route { body: body.clone(), cut_first_at: Some(777_777), ranges: false, stall_first_at: None },
+    );
     let d = dataset("c", &[server.url("/c.fits")], Some(body.len() as u64), None);
     let dir = tempfile::tempdir().unwrap();
     assert!(fetcher().fetch(&d, dir.path()).is_err());
@@ -215,7 +265,7 @@ fn a_server_that_ignores_ranges_makes_the_download_start_over() {
 fn a_wrong_checksum_is_rejected_and_the_file_kept_out_of_place() {
     let server = Server::start();
     let body = payload(4);
-    server.route("/d.fits", Route { body: body.clone(), cut_first_at: None, ranges: true });
+    server.route("/d.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: None });
     let wrong = sha256sum(b"another file");
     let d = dataset("d", &[server.url("/d.fits")], None, Some(&wrong));
     let dir = tempfile::tempdir().unwrap();
@@ -230,7 +280,7 @@ fn a_wrong_checksum_is_rejected_and_the_file_kept_out_of_place() {
 fn an_unknown_checksum_is_recorded_on_first_download_and_enforced_afterwards() {
     let server = Server::start();
     let body = payload(5);
-    server.route("/e.fits", Route { body: body.clone(), cut_first_at: None, ranges: true });
+    server.route("/e.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: None });
     let d = dataset("e", &[server.url("/e.fits")], None, None);
     let dir = tempfile::tempdir().unwrap();
     let f = fetcher().fetch(&d, dir.path()).unwrap();
@@ -242,7 +292,7 @@ fn an_unknown_checksum_is_recorded_on_first_download_and_enforced_afterwards() {
     std::fs::remove_file(dir.path().join("e.fits")).unwrap();
     let mut changed = body.clone();
     changed[1000] ^= 1;
-    server.route("/e.fits", Route { body: changed, cut_first_at: None, ranges: true });
+    server.route("/e.fits", Route { body: changed, cut_first_at: None, ranges: true, stall_first_at: None });
     let err = fetcher().fetch(&d, dir.path()).unwrap_err().to_string();
     assert!(err.contains("recorded in xcluster-checksums.toml"), "{err}");
     assert!(!dir.path().join("e.fits").exists() && dir.path().join("e.fits.rejected").exists());
@@ -258,7 +308,8 @@ fn a_missing_file_is_reported_as_404_and_a_mirror_is_tried_next() {
     assert!(!err.contains("offline"), "a 404 is not an offline machine: {err}");
     assert!(!dir.path().join("f.fits").exists());
     let body = payload(6);
-    server.route("/mirror/f.fits", Route { body: body.clone(), cut_first_at: None, ranges: true });
+    server
+        .route("/mirror/f.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: None });
     let d = dataset("f", &[server.url("/gone.fits"), server.url("/mirror/f.fits")], None, None);
     fetcher().fetch(&d, dir.path()).unwrap();
     assert_eq!(std::fs::read(dir.path().join("f.fits")).unwrap(), body);
@@ -288,7 +339,7 @@ fn a_host_that_does_not_resolve_is_reported_as_offline() {
 #[test]
 fn a_file_being_downloaded_by_another_fetch_is_left_alone() {
     let server = Server::start();
-    server.route("/l.fits", Route { body: payload(9), cut_first_at: None, ranges: true });
+    server.route("/l.fits", Route { body: payload(9), cut_first_at: None, ranges: true, stall_first_at: None });
     let d = dataset("l", &[server.url("/l.fits")], None, None);
     let dir = tempfile::tempdir().unwrap();
     let other = std::fs::File::create(dir.path().join("l.fits.part")).unwrap();
@@ -304,7 +355,7 @@ fn a_file_being_downloaded_by_another_fetch_is_left_alone() {
 #[test]
 fn a_size_that_differs_from_the_manifest_is_refused_before_downloading() {
     let server = Server::start();
-    server.route("/h.fits", Route { body: payload(7), cut_first_at: None, ranges: true });
+    server.route("/h.fits", Route { body: payload(7), cut_first_at: None, ranges: true, stall_first_at: None });
     let d = dataset("h", &[server.url("/h.fits")], Some(42), None);
     let dir = tempfile::tempdir().unwrap();
     let err = fetcher().fetch(&d, dir.path()).unwrap_err().to_string();
@@ -316,7 +367,7 @@ fn a_size_that_differs_from_the_manifest_is_refused_before_downloading() {
 fn the_command_line_fetches_by_name_into_a_folder_and_fails_clearly() {
     let server = Server::start();
     let body = payload(8);
-    server.route("/i.fits", Route { body: body.clone(), cut_first_at: None, ranges: true });
+    server.route("/i.fits", Route { body: body.clone(), cut_first_at: None, ranges: true, stall_first_at: None });
     let dir = tempfile::tempdir().unwrap();
     let manifest = format!(
         "[[dataset]]\nname = \"i\"\nfile = \"i.fits\"\nurls = [\"{}\"]\nparam = \"catalog_path\"\nkind = \"catalog\"\n\

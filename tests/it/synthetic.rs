@@ -109,7 +109,7 @@ fn cmb_spectrum_matches_the_input_within_cosmic_variance() {
     let sky = Sky::synthetic(recipe).unwrap();
     let lmax = 2 * nside as usize;
     let cl = anafast(sky.band(Band::F143).unwrap(), lmax).unwrap();
-    let dl: Vec<f64> = include_str!("../data/cmb/planck2018_lcdm_tt.csv")
+    let dl: Vec<f64> = include_str!("../../data/cmb/planck2018_lcdm_tt.csv")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("ell"))
         .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())

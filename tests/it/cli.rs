@@ -22,6 +22,18 @@ fn init_writes_a_params_file_that_loads_and_refuses_to_overwrite() {
     assert!(xcluster(dir.path(), &["init", "my.toml", "--force"]).status.success());
 }
 
+/// The files `run` says it wrote under files/ (its `wrote <files>/{a,b,…}` line), each checked to exist.
+fn listed_files(out: &str, files: &std::path::Path) -> Vec<String> {
+    let line =
+        out.lines().find(|l| l.starts_with("wrote ") && l.contains("files/{")).unwrap_or_else(|| panic!("{out}"));
+    let names = line.split_once("/{").unwrap().1.trim_end_matches('}');
+    let names: Vec<String> = names.split(',').map(str::to_string).collect();
+    for n in &names {
+        assert!(files.join(n).is_file(), "{n} listed but not written");
+    }
+    names
+}
+
 #[test]
 fn run_goes_end_to_end_on_a_tiny_sky() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,6 +61,26 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     ] {
         assert!(day.join("files").join(f).is_file(), "{f} missing");
     }
+    let mut written = listed_files(&out, &day.join("files"));
+    written.sort();
+    let mut expected = [
+        "catalogs.csv",
+        "dataset_clusters.csv",
+        "sightings.parquet",
+        "detections.parquet",
+        "detections.csv",
+        "summary.csv",
+        "results.txt",
+        "evaluation.csv",
+        "completeness_catalog.csv",
+        "completeness_m500.csv",
+        "completeness_y5r500_arcmin2.csv",
+        "completeness_z.csv",
+        "evaluation_detections.csv",
+        "evaluation_clusters.csv",
+    ];
+    expected.sort();
+    assert_eq!(written, expected);
     // results.txt has one line per built-in catalog, then the detection counts.
     let results = std::fs::read_to_string(day.join("files/results.txt")).unwrap();
     assert_eq!(results.lines().count(), 6, "{results}");
@@ -66,7 +98,7 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     }
     let panels = std::fs::read_dir(figures.join("patches")).unwrap().count();
     assert!(figures.join("prediction.png").is_file() && panels == xcluster::pipeline::EXAMPLES, "{panels} panels");
-    assert!(out.contains("figures (") , "{out}");
+    assert!(out.contains("figures ("), "{out}");
 
     // Purity and completeness equal a recomputation from the written files and the sky's truth
     // (written again by `synth` from the same params), by brute force over all pairs.
@@ -203,7 +235,12 @@ fn dataset_writes_normalised_labelled_splits_and_shards_by_tile() {
     use xcluster::tiles::Split;
     let dir = tempfile::tempdir().unwrap();
     write_planck_like_maps(&dir.path().join("maps"));
-    std::fs::write(dir.path().join("p.toml"), "sky = \"planck\"\nplanck_path = \"maps\"\nloops = 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "sky = \"planck\"\nplanck_path = \"maps\"\nloops = 1\n\
+         bands = [\"100GHz\", \"143GHz\", \"217GHz\", \"353GHz\"]\n",
+    )
+    .unwrap();
     let o = xcluster(dir.path(), &["--params", "p.toml", "dataset", "--nodes", "2"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -278,6 +315,19 @@ fn run_goes_end_to_end_through_the_real_data_path_on_maps_written_by_synth() {
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
     let files = day.join("files");
     assert!(!files.join("evaluation.csv").exists());
+    // Only what was written is listed: no evaluation without a truth.
+    assert_eq!(
+        listed_files(&out, &files),
+        [
+            "catalogs.csv",
+            "dataset_clusters.csv",
+            "sightings.parquet",
+            "detections.parquet",
+            "detections.csv",
+            "summary.csv",
+            "results.txt"
+        ]
+    );
     let detections = std::fs::read_to_string(files.join("detections.csv")).unwrap();
     let header = detections.lines().next().unwrap();
     assert!(header.contains("contaminant_name"), "{header}");
@@ -289,7 +339,8 @@ fn run_goes_end_to_end_through_the_real_data_path_on_maps_written_by_synth() {
     let params = std::fs::read_to_string(dir.path().join("p.toml")).unwrap();
     let empty = dir.path().join("no-catalogs");
     std::fs::create_dir_all(&empty).unwrap();
-    let params = params.replace(&format!("catalog_path = {:?}", fixtures.display().to_string()), "catalog_path = \"no-catalogs\"");
+    let params = params
+        .replace(&format!("catalog_path = {:?}", fixtures.display().to_string()), "catalog_path = \"no-catalogs\"");
     std::fs::write(dir.path().join("q.toml"), params).unwrap();
     let o = xcluster(dir.path(), &["--params", "q.toml", "run"]);
     assert!(!o.status.success());
@@ -330,4 +381,217 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
     assert!(text(&o).contains("ms_per_step") && text(&o).contains("7726721"), "{}", text(&o));
     let o = xcluster(dir.path(), &["bench", "detect", "--quick"]);
     assert!(o.status.success() && text(&o).contains("detect + merge, 500 maps"), "{}", text(&o));
+}
+
+/// Params for a run of seconds: nside 64, one epoch of two steps of a two-level network, no figures.
+const TINY: &str = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 1\nbatch = 8\nsteps_per_epoch = 2\n\
+                    filters = [4, 8]\npatience = 2\nlr_patience = 1\nplot_dataset = false\n\
+                    plot_prediction = false\nplot_individual_patchs = false\n";
+
+/// The one dated output folder of dataset MCXC under `dir`, as the binary names it (relative to `dir`).
+fn mcxc_day(dir: &std::path::Path) -> std::path::PathBuf {
+    let day = std::fs::read_dir(dir.join("output/MCXC")).unwrap().next().unwrap().unwrap().file_name();
+    std::path::Path::new(".").join("output/MCXC").join(day)
+}
+
+#[test]
+fn train_resume_refuses_an_empty_folder_and_params_that_change_the_network_before_loading_the_sky() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), TINY).unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train", "--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let models = mcxc_day(dir.path()).join("models/unet");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: model checkpoint {}: nothing to resume: no epoch has completed here (no model.json, \
+             last.bpk, best.bpk, optimizer.bpk, history.csv); run `xcluster train` without --resume to start \
+             afresh\n",
+            models.display()
+        )
+    );
+
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The same params resume (the one epoch is done: nothing more to train).
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train", "--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let changed =
+        TINY.replace("filters = [4, 8]", "filters = [8, 16]\nbands = [\"100GHz\", \"143GHz\"]\npatch_size = 32");
+    std::fs::write(dir.path().join("q.toml"), changed).unwrap();
+    let o = xcluster(dir.path(), &["--params", "q.toml", "train", "--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: model checkpoint {}: the params change the network it holds: filters: saved [4, 8], params \
+             [8, 16]; bands: saved [\"100GHz\", \"143GHz\", \"217GHz\", \"353GHz\"], params [\"100GHz\", \
+             \"143GHz\"]; patch_size: saved 64, params 32; set them back to resume, or train afresh with \
+             `xcluster train` (without --resume; it replaces this checkpoint)\n",
+            models.display()
+        ),
+        "refused before the sky is built"
+    );
+}
+
+#[test]
+fn predict_scans_a_tile_listed_twice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), TINY).unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let scanned = |tiles: &str| {
+        let o = xcluster(dir.path(), &["--params", "p.toml", "predict", "--tiles", tiles]);
+        assert!(o.status.success(), "{}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        let steps: Vec<String> =
+            stderr.lines().filter(|l| l.starts_with("predict: tile")).map(str::to_string).collect();
+        let line =
+            String::from_utf8_lossy(&o.stdout).lines().find(|l| l.contains("patches scanned")).unwrap().to_string();
+        (steps, line)
+    };
+    let (once, once_line) = scanned("6");
+    let (twice, twice_line) = scanned("6,6");
+    assert_eq!(once, ["predict: tile 6 (1/1): cutting, normalising, predicting, detecting…"]);
+    assert_eq!(twice, once);
+    assert_eq!(twice_line, once_line);
+    let (two, _) = scanned("7,6,7");
+    assert_eq!(two.iter().map(|l| &l[..20]).collect::<Vec<_>>(), ["predict: tile 7 (1/2", "predict: tile 6 (2/2"]);
+}
+
+#[test]
+fn a_file_where_a_folder_belongs_is_named_with_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.txt"), "not a folder").unwrap();
+    std::fs::write(dir.path().join("p.toml"), "nside = 64\n").unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "synth", "--out", "f.txt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: f.txt is a file, not a folder: choose another path, or move the file away\n"
+    );
+    // Inside a file, too.
+    let o = xcluster(dir.path(), &["--params", "p.toml", "synth", "--out", "f.txt/sky"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: f.txt is a file, not a folder: choose another path, or move the file away\n"
+    );
+    // fetch stops at the folder, before any download.
+    let o = xcluster(dir.path(), &["fetch", "pgcc", "--to", "f.txt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.lines().any(|l| l == "error: f.txt is a file, not a folder: choose another path, or move the file away"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("f.txt")).unwrap(), "not a folder");
+}
+
+#[test]
+fn init_into_a_missing_folder_names_the_file_and_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = xcluster(dir.path(), &["init", "no/such/dir/x.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: cannot write no/such/dir/x.toml: its folder no/such/dir does not exist; create it first\n"
+    );
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn an_io_error_says_its_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = xcluster(dir.path(), &["--params", "none.toml", "catalogs"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "error: none.toml: No such file or directory (os error 2)\n");
+}
+
+/// Run `xcluster ARGS` in `dir` with stdout on `stdout`; stderr captured.
+fn xcluster_to(dir: &std::path::Path, args: &[&str], stdout: std::process::Stdio) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xcluster"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(stdout)
+        .output()
+        .expect("run xcluster")
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    // A pipe whose reader is gone before the command starts: its first line already meets EPIPE,
+    // as with `| head -1` once head has its line, but without depending on who is faster.
+    for args in [&["fetch", "--list"][..], &["catalogs"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = xcluster_to(dir.path(), args, writer.into());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        if args[0] == "fetch" {
+            assert_eq!(stderr, "", "{args:?}");
+        }
+    }
+    // `xcluster fetch --list | head -1`: one line read, then the pipe closed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xcluster"))
+        .args(["fetch", "--list"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(first.starts_with("hfi-100 ") && first.contains("Planck HFI 100 GHz full-mission map"), "{first}");
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()), (Some(0), ""));
+}
+
+#[test]
+fn a_full_stdout_is_an_error_naming_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["fetch", "--list"][..], &["catalogs"]] {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let o = xcluster_to(dir.path(), args, full.into());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("error: writing to stdout: No space left on device"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn stale_temporary_files_of_a_killed_write_are_removed_by_the_next_write_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let make = |name: &str| {
+        let f = std::fs::File::create(dir.path().join(name)).unwrap();
+        f.set_modified(hour_ago).unwrap();
+        f
+    };
+    // Left by a killed run: ours by name, an hour old, nobody holds it.
+    make(".xcluster-a1B2c3.part");
+    make(".xcluster-ZZZZZZ.part");
+    // Ours by name but locked: another process is still writing it.
+    let busy = make(".xcluster-busy01.part");
+    busy.lock().unwrap();
+    // Not ours: other names that merely look alike, and a folder.
+    let others =
+        [".xcluster-abc12.part", ".xcluster-abc123.part.keep", "xcluster-abc123.part", ".xcluster-abc-12.part"];
+    for name in others {
+        make(name);
+    }
+    std::fs::create_dir(dir.path().join(".xcluster-dir123.part")).unwrap();
+    let o = xcluster(dir.path(), &["init", "x.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    let mut expected: Vec<&str> = others.to_vec();
+    expected.extend([".xcluster-busy01.part", ".xcluster-dir123.part", "x.toml"]);
+    expected.sort();
+    assert_eq!(left, expected);
+    drop(busy);
 }

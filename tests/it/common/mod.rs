@@ -2,6 +2,18 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+/// Weight initialisation, dropout and random tensors draw from burn's one random generator per
+/// device, which `fit` seeds: trainings (or any random draws) running at once in one process would
+/// interleave their draws, and the integration tests are one process. Every test that draws from it
+/// holds this lock.
+static DEVICE_RNG: Mutex<()> = Mutex::new(());
+
+/// Hold the device's random generator for the rest of the test (see [`DEVICE_RNG`]).
+pub fn device_rng() -> MutexGuard<'static, ()> {
+    DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Path of a file under tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {

@@ -2,8 +2,6 @@
 //! that learns disks in noise (validation dice > 0.8), save → load and checkpoint → resume giving
 //! identical predictions, and clear errors for bad settings.
 
-use std::sync::Mutex;
-
 use rand::{Rng, SeedableRng};
 use xcluster::patches::{Gnomonic, PatchInfo};
 use xcluster::prelude::*;
@@ -49,10 +47,6 @@ fn standard_normal(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
 }
 
-/// Weight initialisation and dropout draw from the device's one random generator, seeded by `fit`:
-/// trainings running at once in one process would interleave their draws, so tests train one at a time.
-static DEVICE_RNG: Mutex<()> = Mutex::new(());
-
 fn small_unet() -> Model {
     Model::unet()
         .filters(&[8, 16, 32])
@@ -97,7 +91,7 @@ fn schedule_fires_at_the_right_epochs() {
 
 #[test]
 fn a_small_unet_learns_disks_in_noise() {
-    let _serial = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::common::device_rng();
     let (train, val) = (disks(320, 32, 1), disks(64, 32, 2));
     let trained = small_unet().epochs(12).fit(&train, &val).unwrap();
     let h = trained.history();
@@ -128,7 +122,7 @@ fn a_small_unet_learns_disks_in_noise() {
 
 #[test]
 fn checkpoint_then_resume_continues_the_run() {
-    let _serial = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::common::device_rng();
     let (train, val) = (disks(64, 16, 5), disks(16, 16, 6));
     let model = || Model::unet().filters(&[4, 8]).optimizer(OptimizerKind::Sgd, 1e-2).batch(16).progress(false).seed(9);
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +156,7 @@ fn bad_settings_fail_before_training() {
 
 #[test]
 fn the_same_seed_gives_the_same_run() {
-    let _serial = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = crate::common::device_rng();
     let (train, val) = (disks(48, 16, 7), disks(16, 16, 8));
     let run =
         |seed| Model::unet().filters(&[4, 8]).epochs(2).batch(8).seed(seed).progress(false).fit(&train, &val).unwrap();

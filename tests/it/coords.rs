@@ -1,8 +1,8 @@
 //! ICRS ↔ Galactic, separations and position angles against astropy (tests/fixtures).
 
-mod common;
+use crate::common;
 
-use common::{get, lon_diff, rows};
+use crate::common::{get, lon_diff, rows};
 use xcluster::sky::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, position_angle_deg,
 };

@@ -1,8 +1,8 @@
 //! The gnomonic patch projection against astropy's TAN WCS (tests/fixtures/gnomonic_wcs.csv).
 
-mod common;
+use crate::common;
 
-use common::{get, lon_diff, rows};
+use crate::common::{get, lon_diff, rows};
 use xcluster::patches::Gnomonic;
 use xcluster::sky::angular_separation_deg;
 

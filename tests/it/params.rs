@@ -37,12 +37,15 @@ fn defaults_are_the_originals_but_for_a_short_main_job_and_the_commented_file_pa
 #[test]
 fn values_are_parsed() {
     let p = Params::from_toml(
-        "dataset = \"RM30\"\nbands = [\"545GHz\", \"y-map\"]\ndisk_radius = \"t500-distribution\"\nval_tiles = []\ntest_tiles = [6, 7]\n",
+        "dataset = \"RM30\"\nbands = [\"545GHz\", \"y-map\"]\ndisk_radius = \"t500-distribution\"\nval_tiles = [9]\ntest_tiles = [6, 7]\n",
     )
     .unwrap();
     assert_eq!(p.dataset, ClusterSet::Rm30);
     assert_eq!(p.bands, vec![Band::F545, Band::YMap]);
     assert_eq!(p.disk_radius, DiskRadius::Rule(DiskRule::T500Distribution));
+    assert_eq!((p.val_tiles, p.test_tiles), (vec![9], vec![6, 7]));
+    // A whole number of arcmin is a number too.
+    assert_eq!(Params::from_toml("disk_radius = 3").unwrap().disk_radius, DiskRadius::Arcmin(3.0));
     assert_eq!(
         Params::from_toml("disk_radius = \"theta500\"").unwrap().disk_radius,
         DiskRadius::Rule(DiskRule::Theta500)
@@ -113,4 +116,59 @@ fn output_folders_follow_the_daily_layout_and_merge_rule() {
     assert_eq!(OutputDirs::resolve(&p, day(23)).unwrap().root, base.join("2026-11-21"));
     p.merge_daily_output_directory = false;
     assert_eq!(OutputDirs::resolve(&p, day(23)).unwrap().root, base.join("2026-11-23"));
+}
+
+#[test]
+fn a_disk_radius_that_is_neither_a_number_nor_a_rule_is_quoted_with_what_is_allowed() {
+    assert_eq!(
+        err("disk_radius = \"abc\""),
+        "params disk_radius: must be a number of arcmin in (0, 15], \"t500-distribution\" or \"theta500\"; got \"abc\""
+    );
+    assert_eq!(
+        err("disk_radius = 20.0"),
+        "disk_radius: must be a number of arcmin in (0, 15], \"t500-distribution\" or \"theta500\"; got 20"
+    );
+}
+
+#[test]
+fn the_tile_split_needs_training_and_validation_tiles_and_one_split_per_tile() {
+    // Every tile but the test tile for validation: the training would fail late on an empty sky.
+    let all_but_6: Vec<String> = (0..48).filter(|&t| t != 6).map(|t| t.to_string()).collect();
+    assert_eq!(
+        err(&format!("val_tiles = [{}]", all_but_6.join(", "))),
+        "val_tiles: with test_tiles it covers all 48 tiles (47 validation, 1 test), leaving none for training; \
+         remove at least one"
+    );
+    assert_eq!(
+        err("val_tiles = []"),
+        "val_tiles: at least one validation tile is needed: training measures the validation loss after every epoch"
+    );
+    assert_eq!(err("val_tiles = [9, 6]"), "test_tiles: tile 6 is also in val_tiles; a tile belongs to one split only");
+    assert_eq!(err("val_tiles = [9, 9]"), "val_tiles: tile 9 is listed twice");
+    assert_eq!(
+        err("test_tiles = [6, 48]"),
+        "test_tiles: tile 48 does not exist; tiles are RING pixels 0…47 of nside 2"
+    );
+    assert_eq!(err("test_tiles = []"), "test_tiles: at least one test tile is needed");
+}
+
+#[test]
+fn the_keys_a_resume_compares_are_params_keys() {
+    // check_resume compares these by name in the checkpoint's params.toml: a renamed key would
+    // silently never differ.
+    let keys = Params::default().to_toml().unwrap().parse::<toml::Table>().unwrap();
+    for key in xcluster::train::NETWORK_KEYS {
+        assert!(keys.contains_key(key), "{key}");
+    }
+}
+
+#[test]
+fn toml_syntax_errors_give_the_line_and_column() {
+    assert_eq!(err("epochs = 3\nlr = = 2\n"), "params line 2, column 6 near \"=\": invalid string\nexpected `\"`, `'`");
+    // Through a file, the column counts characters, not bytes (σ is two bytes in UTF-8).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "# σ in arcmin\npath = \"σσ\" x\n").unwrap();
+    let e = Params::load(&path).unwrap_err().to_string();
+    assert_eq!(e, format!("{}: params line 2, column 13 near \"x\": expected newline, `#`", path.display()));
 }

@@ -1,8 +1,8 @@
 //! Labels, the normaliser (against astropy / scipy fixtures) and datasets (.npz read by numpy).
 
-mod common;
+use crate::common;
 
-use common::catalog_at;
+use crate::common::catalog_at;
 use rand::{Rng, SeedableRng};
 use xcluster::dataset::Dataset;
 use xcluster::labels::{t500_draw, Disk, T500_EDGES_ARCMIN, T500_PROBABILITIES};

@@ -21,6 +21,7 @@ fn expected(arch: Architecture) -> (usize, usize) {
 }
 
 fn check_counts(arch: Architecture) {
+    let _serial = crate::common::device_rng();
     let device = Device::default().autodiff();
     let net = NetConfig::new(arch, 6).init(&device).unwrap();
     assert_eq!(net.param_counts(), expected(arch), "{arch}: (trainable, total) parameters");
@@ -28,6 +29,7 @@ fn check_counts(arch: Architecture) {
 
 /// A forward pass of a narrow copy (widths / 8) keeps the shape and gives probabilities.
 fn check_forward(arch: Architecture) {
+    let _serial = crate::common::device_rng();
     let device = Device::default();
     let filters: Vec<usize> = arch.default_filters().iter().map(|f| f / 8).collect();
     let net = NetConfig::new(arch, 3).filters(&filters).init(&device).unwrap();

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use crate::common::{check_figure, pixel};
-use crate::curves::{near, Axes, BLUE};
+use crate::plot::curves::{near, Axes, BLUE};
 use xcluster::detect::Detection;
 use xcluster::evaluate::{Evaluation, Evaluator};
 use xcluster::patches::{Gnomonic, PatchInfo};

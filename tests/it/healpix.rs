@@ -1,8 +1,8 @@
 //! HEALPix geometry against healpy (tests/fixtures/make_fixtures.py).
 
-mod common;
+use crate::common;
 
-use common::{get, lon_diff, rows};
+use crate::common::{get, lon_diff, rows};
 use xcluster::sky::{angular_separation_deg, Band, Grid, HealpixMap, Ordering, Sky};
 
 fn grid(nside: u32, ordering: Ordering) -> Grid {

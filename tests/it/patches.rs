@@ -2,9 +2,9 @@
 //! round trips, independent shifts, aligned rotations, no training sky in held-out tiles, scans
 //! that cover whole tiles, streaming.
 
-mod common;
+use crate::common;
 
-use common::{catalog_at, get, rows};
+use crate::common::{catalog_at, get, rows};
 use rand::{Rng, SeedableRng};
 use xcluster::catalog::Catalogs;
 use xcluster::patches::{
