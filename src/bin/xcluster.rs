@@ -462,6 +462,7 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     println!("results.txt:\n{}", report.matched.results_txt());
     if let Some(e) = &report.evaluation {
         println!("against the injected clusters (synthetic sky):\n{}", e.summary());
+        println!("completeness by M500 (1e14 Msun):\n{}", e.completeness_by("m500")?);
     }
     let names: Vec<String> =
         report.files.iter().filter_map(|f| f.strip_prefix(files).ok()).map(|f| f.display().to_string()).collect();

@@ -425,7 +425,7 @@ fn train_resume_refuses_an_empty_folder_and_params_that_change_the_network_befor
         String::from_utf8_lossy(&o.stderr),
         format!(
             "error: model checkpoint {}: the params change the network it holds: filters: saved [4, 8], params \
-             [8, 16]; bands: saved [\"100GHz\", \"143GHz\", \"217GHz\", \"353GHz\"], params [\"100GHz\", \
+             [8, 16]; bands: saved [\"100GHz\", \"143GHz\", \"217GHz\", \"353GHz\", \"y-map\"], params [\"100GHz\", \
              \"143GHz\"]; patch_size: saved 64, params 32; set them back to resume, or train afresh with \
              `xcluster train` (without --resume; it replaces this checkpoint)\n",
             models.display()

@@ -423,10 +423,10 @@ fn the_builtin_manifest_lists_every_input_with_its_layout() {
     for band in &Band::ALL[..6] {
         assert!(m.catalog(RealCatalog::Pccs2, Some(*band)).unwrap().file.starts_with("COM_PCCS_"));
     }
-    // No names: the maps of the default params' four bands, then every catalog.
+    // No names: the maps of the default params' five bands, then every catalog.
     let chosen: Vec<&str> = m.select(&[], &Default::default()).unwrap().iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(&chosen[..4], ["hfi-100", "hfi-143", "hfi-217", "hfi-353"]);
-    assert_eq!(chosen.len(), 4 + 10);
+    assert_eq!(&chosen[..5], ["hfi-100", "hfi-143", "hfi-217", "hfi-353", "milca-ymap"]);
+    assert_eq!(chosen.len(), 5 + 10);
     let err = Manifest::from_toml("[[dataset]]\nname = \"x\"\nfile = \"a/b\"\nurls = []\n", "bad.toml").unwrap_err();
     assert!(err.to_string().starts_with("bad.toml"), "{err}");
 }
