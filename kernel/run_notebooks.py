@@ -28,16 +28,48 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 MARK = "__xcluster_cell_completed__"
 
 
+# A statement that starts with one of these ends at its closing `}` without a `;`.
+BLOCK_STATEMENTS = ("for ", "while ", "loop ", "loop{", "fn ", "pub fn ", "impl ", "impl<", "struct ", "enum ",
+                    "mod ", "trait ", "macro_rules!")
+
+
+def final_expression_start(code):
+    """Index in `code` where its final expression begins (len(code) when it ends in a statement):
+    just after the last `;` or block statement at bracket depth 0, skipping strings, chars and
+    comments, so a final expression may span lines and hold blocks of its own."""
+    depth, i, start, stmt = 0, 0, 0, 0
+    while i < len(code):
+        c = code[i]
+        if code.startswith("//", i):
+            i = code.find("\n", i)
+            i = len(code) if i < 0 else i
+            continue
+        if c == '"':
+            i += 1
+            while i < len(code) and code[i] != '"':
+                i += 2 if code[i] == "\\" else 1
+        elif c == "'" and i + 2 < len(code) and (code[i + 2] == "'" or code[i + 1] == "\\"):
+            i = code.find("'", i + 2)  # a char literal, not a lifetime
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0 and c == "}" and code[stmt:].lstrip().startswith(BLOCK_STATEMENTS):
+                start = stmt = i + 1
+        elif c == ";" and depth == 0:
+            start = stmt = i + 1
+        i += 1
+    return start if code[start:].strip() else len(code)
+
+
 def instrument(source):
     """The cell's code with the marker printed after its statements; None for evcxr commands
     (`:dep` ...), which are not Rust code."""
-    lines = source.rstrip().split("\n")
-    if not lines[0].strip() or lines[0].lstrip().startswith(":"):
+    code = source.rstrip()
+    if not code.strip() or code.lstrip().startswith(":"):
         return None
-    # The final expression: the lines after the last one that ends a statement or an item.
-    ends = [i for i, l in enumerate(lines) if l.rstrip().endswith((";", "}"))]
-    start = ends[-1] + 1 if ends else 0
-    return "\n".join(lines[:start] + [f'println!("{MARK}");'] + lines[start:])
+    at = final_expression_start(code)
+    return code[:at] + f'\nprintln!("{MARK}");\n' + code[at:]
 
 
 def completed(cell):
@@ -76,6 +108,9 @@ def run(path, out_dir, require_outputs, cell_timeout):
         nb,
         kernel_name=KERNEL,
         timeout=cell_timeout,
+        # The kernel's start-up build waits for cargo's lock on the shared build folder while another
+        # build (tests, the main job) holds it: nbclient's default 60 s is too short for that.
+        startup_timeout=cell_timeout,
         allow_errors=True,  # we report errors ourselves, with the compiler's full message
         resources={"metadata": {"path": str(path.parent)}},
     )

@@ -66,5 +66,6 @@ fi
 say "kernel: install evcxr_jupyter, Jupyter and the \"Rust (xcluster)\" kernel; build xcluster for it"
 bash kernel/install.sh
 say "notebooks"
+( . kernel/env.sh && "$XCLUSTER_VENV/bin/python" kernel/test_run_notebooks.py )
 kernel/run-notebooks --require-outputs
 say "all tests and notebooks passed"

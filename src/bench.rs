@@ -333,14 +333,8 @@ pub fn run_real(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Res
                 write_maps(dir.path().join(&dataset.file), &maps)?;
             }
         }
-        let params = crate::params::Params {
-            planck_path: dir.path().to_path_buf(),
-            milca_path: dir.path().to_path_buf(),
-            bands: Band::ALL.to_vec(),
-            ..Default::default()
-        };
         let name = format!("read the Planck-format sky, 7 bands, nside {nside}");
-        rows.push(measure_sky(name, nside, || Sky::planck(&params), &mut report)?);
+        rows.push(measure_sky(name, nside, || Sky::planck_from(dir.path(), dir.path(), &Band::ALL), &mut report)?);
     }
     sky_rows_df(&rows)
 }

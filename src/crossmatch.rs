@@ -15,6 +15,7 @@
 //!   (the patch's exact projection, see [`Footprint`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use polars::prelude::*;
 
@@ -36,33 +37,33 @@ const MAX_INDEXED_RADIUS_ARCMIN: f64 = 600.0;
 /// The sky covered by a set of scanned patches: each patch is the square of its pixels (half a
 /// pixel beyond the outer pixel centres), through its exact gnomonic projection, in its frame and
 /// rotation.
-#[derive(Debug, Clone, Copy)]
-pub struct Footprint<'a> {
-    patches: &'a [PatchInfo],
+#[derive(Debug, Clone)]
+pub struct Footprint {
+    patches: std::sync::Arc<[PatchInfo]>,
     /// Largest centre-to-corner angle of any patch (plus a margin), arcmin: no position farther
     /// than this from a patch centre is on that patch.
     reach_arcmin: f64,
 }
 
-impl<'a> Footprint<'a> {
+impl Footprint {
     /// The footprint of `patches`.
-    pub fn new(patches: &'a [PatchInfo]) -> Self {
+    pub fn new(patches: &[PatchInfo]) -> Self {
         // Tangent-plane half-diagonal (size/2 · √2 pixels); the angle atan(x) is never larger.
         let reach = patches
             .iter()
             .map(|p| p.projection.size() as f64 * p.projection.pixel_arcmin() * std::f64::consts::FRAC_1_SQRT_2)
             .fold(0.0, f64::max);
-        Footprint { patches, reach_arcmin: reach * 1.01 + 1e-6 }
+        Footprint { patches: patches.into(), reach_arcmin: reach * 1.01 + 1e-6 }
     }
 
     /// The footprint of the patches a [`Predictions`] was made on.
-    pub fn of(predictions: &'a Predictions) -> Self {
+    pub fn of(predictions: &Predictions) -> Self {
         Self::new(predictions.info())
     }
 
     /// The patches.
-    pub fn patches(&self) -> &'a [PatchInfo] {
-        self.patches
+    pub fn patches(&self) -> &[PatchInfo] {
+        &self.patches
     }
 
     /// Whether Galactic (`glon_deg`, `glat_deg`) lies on patch `patch`.
@@ -127,22 +128,14 @@ pub(crate) fn full_sky_deg2() -> f64 {
     4.0 * std::f64::consts::PI * (180.0 / std::f64::consts::PI).powi(2)
 }
 
-/// Cross-match radii; `CrossMatch::default()` is the original's (7′ clusters, 5′ contaminants).
+/// Cross-match radii; `CrossMatch::default()` is the params file's (`cluster_radius_arcmin`,
+/// `contaminant_radius_arcmin`), the original's 7′ for clusters and 5′ for contaminants.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CrossMatch {
     /// A detection is a catalog cluster when one lies within this, arcmin in (0, 600] (7).
     pub cluster_radius_arcmin: f64,
     /// An unknown detection is a contaminant when a source lies within this, arcmin in (0, 600] (5).
     pub contaminant_radius_arcmin: f64,
-}
-
-impl Default for CrossMatch {
-    fn default() -> Self {
-        CrossMatch {
-            cluster_radius_arcmin: CLUSTER_RADIUS_ARCMIN,
-            contaminant_radius_arcmin: CONTAMINANT_RADIUS_ARCMIN,
-        }
-    }
 }
 
 /// Match counts of one cluster catalog, as in the original's `matched_unique(matched)/possible_unique(possible)`.
@@ -164,7 +157,7 @@ struct Nearest {
 }
 
 impl CrossMatch {
-    /// Check the radii.
+    /// Check the radii (called by [`CrossMatch::run`] and the params file's validation).
     pub fn validate(&self) -> Result<()> {
         for (what, r) in [
             ("cluster_radius_arcmin", self.cluster_radius_arcmin),
@@ -354,6 +347,25 @@ pub struct Matched {
     detections: DataFrame,
     summary: DataFrame,
     counts: Vec<Counts>,
+    origin: Option<Arc<Origin>>,
+}
+
+/// Where matched detections come from, when made by the chain (`scan → detect → crossmatch`): what
+/// evaluating and drawing them needs.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The scanned sky (with its truth, when synthetic).
+    pub sky: crate::sky::Sky,
+    /// Its tiling.
+    pub tiling: crate::tiles::Tiling,
+    /// The label rule of the training data.
+    pub disk: crate::labels::Disk,
+    /// The detections, typed.
+    pub detections: Detections,
+    /// The scanned patches.
+    pub footprint: Footprint,
+    /// The most confident scanned patches (normalised) and their maps.
+    pub examples: Option<(crate::patches::Patches, Predictions)>,
 }
 
 impl Matched {
@@ -371,7 +383,18 @@ impl Matched {
             "matched_unique" => counts.iter().map(|c| c.matched_unique).collect::<Vec<_>>(),
             "completeness" => completeness,
         )?;
-        Ok(Matched { detections, summary, counts })
+        Ok(Matched { detections, summary, counts, origin: None })
+    }
+
+    /// These matches, knowing the scan they come from.
+    pub(crate) fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(Arc::new(origin));
+        self
+    }
+
+    /// The scan these matches come from, when made by the chain.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
     }
 
     /// One row per detection: the columns of [`Detections::df`], then for each cluster catalog `C`

@@ -207,7 +207,7 @@ pub struct SplitFiles {
 pub fn write_split(
     dir: &Path,
     stem: &str,
-    sampler: &crate::patches::PatchSampler<'_>,
+    sampler: &crate::patches::PatchSampler,
     sky: &crate::sky::Sky,
     normaliser: &crate::normalise::Normaliser,
     disk: crate::labels::Disk,

@@ -15,7 +15,8 @@ use crate::error::{ensure_param, Result};
 use crate::predict::Predictions;
 use crate::sky::galactic_to_icrs;
 
-/// Detection thresholds; `Detection::default()` is the original's.
+/// Detection thresholds; `Detection::default()` is the params file's (`threshold`, `min_pixels`,
+/// `max_radius_arcmin`, `connectivity`, `merge_radius_arcmin`), the original's values.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
     /// Probability threshold in (0, 1] (0.9).
@@ -30,14 +31,8 @@ pub struct Detection {
     pub merge_radius_arcmin: f64,
 }
 
-impl Default for Detection {
-    fn default() -> Self {
-        Self { threshold: 0.9, min_pixels: 4, max_radius_arcmin: 15.0, connectivity: 8, merge_radius_arcmin: 4.0 }
-    }
-}
-
 impl Detection {
-    /// Check the thresholds (called by [`Predictions::detect`]).
+    /// Check the thresholds (called by [`Predictions::detect`] and the params file's validation).
     pub fn validate(&self) -> Result<()> {
         ensure_param!(
             self.threshold > 0.0 && self.threshold <= 1.0,

@@ -143,7 +143,11 @@ impl Error {
 /// Return early with an [`Error::Param`] unless `cond` holds.
 macro_rules! ensure_param {
     ($cond:expr, $what:expr, $($fmt:tt)+) => {
-        if !$cond {
+        // Through a block: `!(x > 0.0)` on floats reads as `x <= 0.0`, which it is not for NaN.
+        if !{
+            let holds: bool = $cond;
+            holds
+        } {
             return Err($crate::Error::param($what, format!($($fmt)+)));
         }
     };
@@ -152,8 +156,13 @@ pub(crate) use ensure_param;
 
 /// Display, FromStr, TryFrom<String> and Into<String> for an enum with `ALL` and `name()`, parsing
 /// names case-insensitively; an unknown name is an [`Error::Param`] on `$key` listing the allowed ones.
+/// `aliases: EXPR` (an array of `(name, variant)`) adds names that parse too, listed after the others in
+/// errors; `name()`, and so Display and serialisation, give the main name.
 macro_rules! named_enum {
     ($ty:ty, $key:literal) => {
+        $crate::error::named_enum!($ty, $key, aliases: []);
+    };
+    ($ty:ty, $key:literal, aliases: $aliases:expr) => {
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
@@ -163,9 +172,14 @@ macro_rules! named_enum {
         impl std::str::FromStr for $ty {
             type Err = $crate::Error;
             fn from_str(s: &str) -> $crate::Result<Self> {
-                <$ty>::ALL.into_iter().find(|v| v.name().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+                let aliases: &[(&str, $ty)] = &$aliases;
+                let found = <$ty>::ALL.into_iter().find(|v| v.name().eq_ignore_ascii_case(s.trim()));
+                let alias = || aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(s.trim())).map(|&(_, v)| v);
+                found.or_else(alias).ok_or_else(|| {
                     let allowed: Vec<&str> = <$ty>::ALL.iter().map(|v| v.name()).collect();
-                    $crate::Error::param($key, format!("unknown {} {s:?}; allowed: {}", $key, allowed.join(", ")))
+                    let also: Vec<String> = aliases.iter().map(|(a, v)| format!("{a} (= {})", v.name())).collect();
+                    let also = if also.is_empty() { String::new() } else { format!("; also {}", also.join(", ")) };
+                    $crate::Error::param($key, format!("unknown {} {s:?}; allowed: {}{also}", $key, allowed.join(", ")))
                 })
             }
         }

@@ -147,9 +147,14 @@ impl Evaluator {
 
     /// [`Evaluator::evaluate`] on a [`Footprint`] built from patch metadata (scans not kept in memory).
     pub fn evaluate_on(&self, detections: &Detections, truth: &DataFrame, footprint: &Footprint) -> Result<Evaluation> {
+        self.evaluate_table(detections.df(), truth, footprint)
+    }
+
+    /// [`Evaluator::evaluate_on`] for any detection table with `glon`, `glat` in degrees (another
+    /// detector's, e.g. the matched filter's [`crate::mmf::MmfDetections::df`]): scored the same way.
+    pub fn evaluate_table(&self, det: &DataFrame, truth: &DataFrame, footprint: &Footprint) -> Result<Evaluation> {
         self.validate()?;
         let prep = self.prepare(truth, footprint)?;
-        let det = detections.df();
         let det_pos = positions(det)?;
         let (true_of, found_of) = self.pairs(&prep, &det_pos)?;
         let scores = self.scores(&prep, &det_pos, &true_of, &found_of);
@@ -188,6 +193,27 @@ impl Evaluator {
             rows.push(self.scores(&prep, &det_pos, &true_of, &found_of));
         }
         summary_df(&rows, Some(thresholds))
+    }
+
+    /// [`Evaluator::curve`] for detection tables already cut (another detector's at each of its
+    /// thresholds): one row per `(threshold, table)`, the footprint's area measured once.
+    pub fn curve_tables(
+        &self,
+        tables: &[(f32, DataFrame)],
+        truth: &DataFrame,
+        footprint: &Footprint,
+    ) -> Result<DataFrame> {
+        self.validate()?;
+        ensure_param!(!tables.is_empty(), "curve thresholds", "give at least one threshold");
+        let prep = self.prepare(truth, footprint)?;
+        let mut rows = Vec::with_capacity(tables.len());
+        for (_, det) in tables {
+            let det_pos = positions(det)?;
+            let (true_of, found_of) = self.pairs(&prep, &det_pos)?;
+            rows.push(self.scores(&prep, &det_pos, &true_of, &found_of));
+        }
+        let thresholds: Vec<f32> = tables.iter().map(|t| t.0).collect();
+        summary_df(&rows, Some(&thresholds))
     }
 
     fn prepare(&self, truth: &DataFrame, fp: &Footprint) -> Result<Prepared> {

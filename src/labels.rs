@@ -11,7 +11,6 @@ use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{ensure_param, Result};
-use crate::params::{DiskRadius, DiskRule};
 use crate::patches::{mix, PatchInfo, Patches, MAX_LABEL_RADIUS_ARCMIN};
 use crate::sky::unit_vector;
 
@@ -20,8 +19,8 @@ pub const T500_EDGES_ARCMIN: [f64; 9] = [0.0, 1.875, 3.75, 5.625, 7.5, 9.375, 11
 /// Probability of each bin.
 pub const T500_PROBABILITIES: [f64; 8] = [0.3045, 0.1893, 0.1782, 0.1078, 0.0918, 0.0568, 0.0387, 0.0329];
 
-/// How big a cluster's label disk is.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How big a cluster's label disk is. `Disk::default()` is the params file's (`disk_radius`, `seed`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Disk {
     /// A fixed radius in arcmin (the original's default 2.5′).
     Arcmin(f64),
@@ -45,21 +44,13 @@ impl Disk {
         Disk::Arcmin(radius)
     }
 
-    /// The params file's `disk_radius`, seeded with its `seed`.
-    pub fn from_params(radius: &DiskRadius, seed: u64) -> Self {
-        match radius {
-            DiskRadius::Arcmin(r) => Disk::Arcmin(*r),
-            DiskRadius::Rule(DiskRule::T500Distribution) => Disk::T500Distribution { seed },
-            DiskRadius::Rule(DiskRule::Theta500) => Disk::Theta500 { seed },
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
+    /// Check the radius: a fixed one in (0, 15] arcmin (the params file's `disk_radius`).
+    pub fn validate(&self) -> Result<()> {
         if let Disk::Arcmin(r) = *self {
             ensure_param!(
                 r > 0.0 && r <= MAX_LABEL_RADIUS_ARCMIN,
                 "disk_radius",
-                "must be in (0, {MAX_LABEL_RADIUS_ARCMIN}] arcmin, got {r}"
+                "must be a number of arcmin in (0, {MAX_LABEL_RADIUS_ARCMIN}], \"t500-distribution\" or \"theta500\"; got {r}"
             );
         }
         Ok(())

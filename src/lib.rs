@@ -5,10 +5,31 @@
 //! normalised, used to train a U-Net-family network, and the network's detections on a held-out
 //! tile are cross-matched with cluster, infrared and point-source catalogs.
 //!
+//! ## The chain: one line per stage
+//! Each stage returns an owned value that keeps what the next one needs ([`chain`]), so each line
+//! can be its own notebook cell, where the value shows a summary; `.df()` gives its table and
+//! `.plot()` its figure. On a tiny synthetic sky (seconds):
+//! ```
+//! use xcluster::prelude::*;
+//! let sky = Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, Band::YMap]))?;
+//! let cats = Catalogs::builtin()?;
+//! let data = sky.tiles(Tiling::default()).patches(cats.planck_z()?).loops(1).normalise(Normaliser::mad())?;
+//! let trained = Model::unet().filters(&[4, 8]).loss(FocalTversky).epochs(1).steps_per_epoch(2).batch(4)
+//!     .progress(false).fit(&data)?;
+//! let matched = trained.scan(&data)?.detect()?.crossmatch(&cats)?;
+//! let evaluation = matched.evaluate()?;                  // the synthetic sky knows its clusters
+//! assert_eq!(trained.history().height(), 1);
+//! assert_eq!(matched.summary().height(), 5);             // PSZ2 z, PSZ2 no-z, MCXC, RM50, RM30
+//! assert!(evaluation.completeness().is_some(), "clusters lie on the scanned test tile");
+//! # Ok::<(), xcluster::Error>(())
+//! ```
+//! With a params file, `Sky::load(&params)?` reads the sky it names (the synthetic one, or the
+//! Planck maps), and the command line (`xcluster run`) runs the same chain with its values.
+//!
 //! ## The pipeline, one module per stage
 //! | stage | module | in → out |
 //! |---|---|---|
-//! | parameters | [`params`] | TOML file → validated [`params::Params`] |
+//! | parameters | [`params`] | TOML file → validated [`params::Params`] (typed: [`model::Architecture`], [`loss::Loss`], [`train::OptimizerKind`], detection and cross-match settings); the one place it turns into stage values (`Sky::load(&params)`, `Model::from_params`, …), and the source of the builders' defaults |
 //! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates; spherical harmonics ([`sky::sht`]) |
 //! | synthetic sky | [`sky::synthetic`] | recipe → Planck-like [`sky::Sky`] (6 HFI bands + y) and its [`sky::Truth`] |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
@@ -19,14 +40,16 @@
 //! | dataset | [`dataset`] | patches + masks → [`dataset::Dataset`]: shuffle, batches, `.npz` + Parquet |
 //! | networks | [`model`] | [`model::NetConfig`] (architecture, bands, widths) → [`model::Net`]: `[N, bands, H, W]` → `[N, 1, H, W]` probabilities (burn; CPU, or CUDA with the `cuda` feature) |
 //! | losses | [`loss`] | probabilities + masks → one of nine losses; [`loss::Confusion`] metrics |
-//! | training | [`train`] | [`train::Model`] + training data + validation [`dataset::Dataset`] → [`train::Trained`] (best weights, history DataFrame, checkpoints) |
+//! | training | [`train`] | [`train::Model`] + training data + validation [`dataset::Dataset`] → [`train::Trained`] (best weights, history DataFrame; checkpoints: settings in `model.json`, training state in `state.json`, resumable) |
 //! | prediction | [`predict`] | trained network + normalised patches → [`predict::Predictions`] (probability maps) |
 //! | detection | [`detect`] | probability maps → components → sky positions → merged [`detect::Detections`] |
 //! | cross-match | [`crossmatch`] | detections + cluster / contaminant catalogs + scanned patches → [`crossmatch::Matched`]: known / unknown / contaminant, `matched_unique(matched)/possible_unique(possible)` |
+//! | queries | [`query`], [`join`], [`region`], [`export`] | any table → SQL results ([`query::Tables`], `matched.sql(…)`), positional joins with any catalog ([`join::PositionJoin`]), rows inside a cone / box / tiles / latitude cut / HEALPix MOC ([`region::Region`], [`region::Moc`]), files TOPCAT / Aladin / astropy open (CSV, Parquet, FITS, VOTable, DS9 regions) |
 //! | evaluation | [`evaluate`] | detections + synthetic truth → [`evaluate::Evaluation`]: purity, completeness (binned), false detections per deg², purity–completeness curves |
 //! | outputs | [`output`] | params → `output/<dataset>/<date>/{files,figures,models}`, atomic writes |
 //! | real data | [`manifest`], [`fetch`] | `datasets-manifest/planck.toml` → the Planck maps and catalogs, downloaded, resumed, verified |
-//! | run | [`pipeline`] | params → every stage that exists, in order |
+//! | chain | [`chain`] | the stages above as owned values, one call each: `sky.tiles().patches().normalise()`, `fit`, `scan().detect().crossmatch()`, `evaluate()` |
+//! | run | [`pipeline`] | params → the chain, with every file and figure written |
 //! | benchmarks | [`mod@bench`] | sizes → throughput table |
 //!
 //! | figures | [`plot`] | any of the above → [`plot::Figure`]: inline in evcxr, `.save("x.png" \| "x.svg")` |
@@ -51,16 +74,21 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod chain;
+pub mod compare;
 pub mod cosmology;
 pub mod crossmatch;
 pub mod dataset;
 pub mod detect;
 mod error;
 pub mod evaluate;
+pub mod export;
 pub mod fetch;
+pub mod join;
 pub mod labels;
 pub mod loss;
 pub mod manifest;
+pub mod mmf;
 pub mod model;
 pub mod normalise;
 pub mod output;
@@ -70,6 +98,8 @@ pub mod pipeline;
 pub mod plot;
 pub mod predict;
 pub mod prelude;
+pub mod query;
+pub mod region;
 pub mod sky;
 pub mod tiles;
 pub mod train;

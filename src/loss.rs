@@ -334,3 +334,29 @@ fn ratio(num: u64, den: u64) -> f64 {
         num as f64 / den as f64
     }
 }
+
+/// Each loss by name, as a value: `Model::unet().loss(FocalTversky)` (with the original's
+/// hyper-parameters; `Loss::focal_tversky().with_…` to change them).
+pub mod names {
+    use super::Loss;
+
+    macro_rules! loss_names {
+        ($($name:ident => $ctor:ident),* $(,)?) => {$(
+            #[doc = concat!("[`Loss::", stringify!($ctor), "`] as a value.")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub struct $name;
+
+            impl From<$name> for Loss {
+                fn from(_: $name) -> Loss {
+                    Loss::$ctor()
+                }
+            }
+        )*};
+    }
+
+    loss_names! {
+        BinaryCrossentropy => binary_crossentropy, Focal => focal, Dice => dice, Tversky => tversky,
+        FocalTversky => focal_tversky, FocalDice => focal_dice, Combo => combo, CosineTversky => cosine_tversky,
+        MixedFocal => mixed_focal,
+    }
+}

@@ -7,13 +7,12 @@
 //! records it on the first download, see [`crate::fetch`]), the params key whose folder holds the
 //! file, and for maps the band, nside, ordering, column and unit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::RealCatalog;
 use crate::error::{ensure_param, Error, Result};
-use crate::params::Params;
 use crate::sky::Band;
 
 /// The manifest shipped with the crate (`datasets-manifest/planck.toml`).
@@ -29,7 +28,7 @@ pub enum Kind {
     Catalog,
 }
 
-/// The params key whose folder holds a dataset.
+/// The params key whose folder holds a dataset (`Folder::of(params)` gives the folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Folder {
@@ -39,17 +38,6 @@ pub enum Folder {
     MilcaPath,
     /// `catalog_path`: the real catalogs.
     CatalogPath,
-}
-
-impl Folder {
-    /// The folder under `params.path` this key names.
-    pub fn of(self, params: &Params) -> PathBuf {
-        params.path.join(match self {
-            Folder::PlanckPath => &params.planck_path,
-            Folder::MilcaPath => &params.milca_path,
-            Folder::CatalogPath => &params.catalog_path,
-        })
-    }
 }
 
 /// One real input.
@@ -92,16 +80,6 @@ pub struct Dataset {
     /// Catalogs: which reader loads it.
     #[serde(default)]
     pub catalog: Option<RealCatalog>,
-}
-
-impl Dataset {
-    /// Where this dataset lives for `params` (its key's folder), or under `to` when given.
-    pub fn path(&self, params: &Params, to: Option<&Path>) -> PathBuf {
-        match to {
-            Some(dir) => dir.join(&self.file),
-            None => self.param.of(params).join(&self.file),
-        }
-    }
 }
 
 /// The list of real inputs.
@@ -194,11 +172,12 @@ impl Manifest {
         self.datasets.iter().map(|d| d.name.as_str()).collect()
     }
 
-    /// What `names` asks for: `all`, `maps`, `catalogs` or dataset names; no names = what `params`
-    /// uses (the maps of its `bands`, and every catalog).
-    pub fn select(&self, names: &[String], params: &Params) -> Result<Vec<&Dataset>> {
+    /// What `names` asks for: `all`, `maps`, `catalogs` or dataset names; no names = what a run on
+    /// `bands` uses (their maps, and every catalog). `Manifest::select(names, &params)` passes the
+    /// params file's `bands`.
+    pub fn select_for(&self, names: &[String], bands: &[Band]) -> Result<Vec<&Dataset>> {
         if names.is_empty() {
-            let maps = params.bands.iter().map(|&b| self.map(b)).collect::<Result<Vec<_>>>()?;
+            let maps = bands.iter().map(|&b| self.map(b)).collect::<Result<Vec<_>>>()?;
             return Ok(maps.into_iter().chain(self.datasets.iter().filter(|d| d.kind == Kind::Catalog)).collect());
         }
         let mut out: Vec<&Dataset> = Vec::new();

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ensure_param, Error, Result};
 use crate::output::write_atomic;
-use crate::params::Params;
 use crate::patches::Patches;
 use crate::sky::{Band, Ordering, Sky};
 use crate::tiles::{Split, Tiling};
@@ -38,6 +37,7 @@ pub enum Method {
 }
 
 /// A normaliser still to be fitted: the method and whether to compress the range.
+/// `NormaliserSpec::default()` is the params file's (`fit_up_to_mode`, `range_compression`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormaliserSpec {
     method: Method,
@@ -151,12 +151,6 @@ impl Normaliser {
     /// Gaussian fit up to the histogram mode, range compression on.
     pub fn fit_up_to_mode() -> NormaliserSpec {
         NormaliserSpec { method: Method::FitUpToMode, range_compression: true }
-    }
-
-    /// The method and range compression of the params file (`fit_up_to_mode`, `range_compression`).
-    pub fn from_params(p: &Params) -> NormaliserSpec {
-        let spec = if p.fit_up_to_mode { Self::fit_up_to_mode() } else { Self::mad() };
-        spec.range_compression(p.range_compression)
     }
 
     /// σ of each band.

@@ -1,6 +1,7 @@
 //! The output layout and atomic writes.
 //!
-//! In: [`Params`] (base `path`, `dataset`, `merge_daily_output_directory`) and today's date.
+//! In: a base folder (the params file's `<path>/output/<dataset>`, `OutputDirs::resolve(&params, today)`),
+//! whether to reuse the latest dated folder (`merge_daily_output_directory`) and today's date.
 //! Out: [`OutputDirs`], `<path>/output/<dataset>/<yyyy-mm-dd>/{files,figures,models}`, and
 //! helpers that write a file through a temporary file and a rename, so a crash never leaves a
 //! half-written file under the final name. The temporary files a killed process leaves behind
@@ -18,7 +19,6 @@ use polars::prelude::*;
 use polars_io::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::params::Params;
 
 /// The folders of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +34,12 @@ pub struct OutputDirs {
 }
 
 impl OutputDirs {
-    /// The folders for `params` on `today`. With `merge_daily_output_directory`, the most recent
-    /// existing dated folder of the dataset is reused (the original's behaviour); otherwise, and when
-    /// none exists yet, today's. Nothing is created: see [`OutputDirs::create`].
-    pub fn resolve(params: &Params, today: NaiveDate) -> Result<Self> {
-        let base = params.path.join("output").join(params.dataset.name());
-        let latest = if params.merge_daily_output_directory { latest_dated(&base)? } else { None };
+    /// The folders `<base>/<yyyy-mm-dd>` on `today`. With `merge_daily`, the most recent existing
+    /// dated folder under `base` is reused (the original's behaviour); otherwise, and when none exists
+    /// yet, today's. Nothing is created: see [`OutputDirs::create`].
+    pub fn dated(base: impl AsRef<Path>, merge_daily: bool, today: NaiveDate) -> Result<Self> {
+        let base = base.as_ref();
+        let latest = if merge_daily { latest_dated(base)? } else { None };
         let root = base.join(latest.unwrap_or(today).format("%Y-%m-%d").to_string());
         Ok(OutputDirs { files: root.join("files"), figures: root.join("figures"), models: root.join("models"), root })
     }

@@ -1,7 +1,9 @@
-//! The end-to-end run: every stage that exists, in order.
+//! The command line's jobs: the params file turned into the [`chain`](crate::chain)'s values, with
+//! every file and figure written.
 //!
-//! In: [`Params`]. Out: the output folders, the tables of the stages that ran, and the list of
-//! stages this version cannot run yet (filled in by later work; `xcluster run` prints it).
+//! In: [`Params`]. Out: a [`Job`] whose methods are the CLI's subcommands (`catalogs`, `dataset`,
+//! `train`, `predict`, `mmf`, `run`), each saying on stderr what it does (step lines, which also show where
+//! progress bars cannot, e.g. a Slurm job's log) and returning what it made and wrote.
 
 use chrono::Local;
 use polars::prelude::*;
@@ -12,16 +14,496 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::catalog::Catalogs;
-use crate::error::{ensure_param, Result};
+use crate::chain::{keep_confident, Cover, Data, Sampled, Scan};
+use crate::compare::{Comparison, HeadToHead};
+use crate::crossmatch::{CrossMatch, Matched};
+use crate::detect::{Detection, Detections};
+use crate::error::{ensure_param, Error, Result};
+use crate::evaluate::Evaluation;
 use crate::labels::Disk;
+use crate::mmf::{Mmf, MmfDetections};
 use crate::normalise::Normaliser;
-use crate::output::{write_csv, OutputDirs};
+use crate::output::{write_csv, write_parquet, OutputDirs};
 use crate::params::{Params, SkySource};
-use crate::patches::PatchSampler;
+use crate::patches::PatchInfo;
 use crate::sky::Sky;
 use crate::tiles::Split;
+use crate::train::{Model, Trained};
 
-/// What [`run`] produced.
+pub use crate::chain::EXAMPLES;
+
+/// A run of the params file: its output folders and catalogs, and the stages as methods.
+#[derive(Debug, Clone)]
+pub struct Job {
+    params: Params,
+    dirs: OutputDirs,
+    cats: Catalogs,
+}
+
+impl Job {
+    /// Validate `params`, create the output folders and load the catalogs.
+    pub fn new(params: &Params) -> Result<Job> {
+        params.validate()?;
+        let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
+        dirs.create()?;
+        let cats = Catalogs::from_params(params)?;
+        Ok(Job { params: params.clone(), dirs, cats })
+    }
+
+    /// The catalogs with, on the Planck sky, the contaminant catalogs PCCS2 and PGCC that a
+    /// cross-match flags detections with (the synthetic sky brings its own sources).
+    fn with_contaminants(&self) -> Result<Catalogs> {
+        let p = &self.params;
+        Ok(match p.sky {
+            SkySource::Planck => self
+                .cats
+                .clone()
+                .with_contaminants(crate::catalog::contaminants(p.path.join(&p.catalog_path), &p.bands)?),
+            SkySource::Synthetic => self.cats.clone(),
+        })
+    }
+
+    /// The output folders.
+    pub fn dirs(&self) -> &OutputDirs {
+        &self.dirs
+    }
+    /// The catalogs.
+    pub fn catalogs(&self) -> &Catalogs {
+        &self.cats
+    }
+    /// The folder of the trained `params.model` and its checkpoints: `models/<model>/`.
+    pub fn model_dir(&self) -> PathBuf {
+        self.dirs.models.join(self.params.model.name())
+    }
+
+    /// The catalog stage: select `params.dataset`, assign tiles and splits, and write
+    /// `files/catalogs.csv` and `files/dataset_clusters.csv`.
+    pub fn catalog_stage(&self) -> Result<CatalogStage> {
+        let files = vec![self.dirs.files.join("catalogs.csv"), self.dirs.files.join("dataset_clusters.csv")];
+        let summary = self.cats.summary()?;
+        write_csv(&files[0], &summary)?;
+        let clusters = self.cats.dataset(self.params.dataset)?.with_tiles(&self.params.tiling()?)?;
+        write_csv(&files[1], &clusters)?;
+        Ok(CatalogStage { summary, clusters, files })
+    }
+
+    /// [`Sky::load`], saying what is loaded and how long it took.
+    pub fn sky(&self) -> Result<Sky> {
+        let p = &self.params;
+        let t = std::time::Instant::now();
+        let what = match p.sky {
+            SkySource::Synthetic => format!("synthesising the Planck-like sky, nside {}, seed {}", p.nside, p.seed),
+            SkySource::Planck => format!("reading the Planck maps from {}", p.path.join(&p.planck_path).display()),
+        };
+        eprintln!("sky: {what} ({} bands)…", p.bands.len());
+        let sky = Sky::load(p)?;
+        eprintln!("sky: ready in {:.1} s", t.elapsed().as_secs_f64());
+        Ok(sky)
+    }
+
+    /// The patches of `params.dataset`'s clusters on `sky`, cut as the params say.
+    pub fn sampled(&self, sky: &Sky) -> Result<Sampled> {
+        let p = &self.params;
+        let clusters = self.cats.dataset(p.dataset)?;
+        Ok(sky
+            .tiles(p.tiling()?)
+            .patches(&clusters)
+            .bands(&p.bands)
+            .sampler(|s| s.params(p))
+            .disk(Disk::from_params(&p.disk_radius, p.seed))
+            .progress(true))
+    }
+
+    /// Training data: the normaliser fitted on the training tiles, the validation set, the stream.
+    pub fn data(&self, sky: &Sky) -> Result<Data> {
+        self.sampled(sky)?.normalise(Normaliser::from_params(&self.params))
+    }
+
+    /// The dataset stage: fit the normaliser on the training tiles, cut the training and validation
+    /// patches (`loops` per cluster) and the scan of the test tiles, normalise and label them, and
+    /// write each split under `files/`. `shard` = (i, N) keeps only the tiles t with t mod N = i; σ
+    /// comes from all training tiles, so shards agree.
+    pub fn dataset_stage(&self, sky: &Sky, shard: Option<(u32, u32)>) -> Result<DatasetStage> {
+        if let Some((i, n)) = shard {
+            ensure_param!(n > 0 && i < n, "shard", "shard {i}/{n}: need 0 ≤ i < N");
+        }
+        let p = &self.params;
+        let sampled = self.sampled(sky)?;
+        let tiling = p.tiling()?;
+        let normaliser = Normaliser::from_params(p).fit_sky(sky, &tiling, &p.bands)?;
+        let mut files = vec![self.dirs.files.join("normaliser.json")];
+        normaliser.save(&files[0])?;
+        let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
+        let (mut names, mut counts, mut seen, mut labelled) = (vec![], vec![], vec![], vec![]);
+        let test_tiles = tiling.tiles(Split::Test);
+        for split in [Split::Train, Split::Val, Split::Test] {
+            let base = sampled.settings().clone().bands(&p.bands);
+            let sampler = match split {
+                Split::Test => base.for_scan(&test_tiles),
+                _ => base.for_split(split),
+            };
+            let mut sampler = sampler.progress(bar(split.name()));
+            if let Some((i, n)) = shard {
+                sampler = sampler.shard(i, n);
+            }
+            eprintln!("{}: planning, cutting, normalising and labelling patches…", split.name());
+            let name = format!("{}{suffix}", split.name());
+            let written =
+                crate::dataset::write_split(&self.dirs.files, &name, &sampler, sky, &normaliser, sampled.label_rule())?;
+            eprintln!("{}: {} patches written to {}", split.name(), written.patches, written.npz.display());
+            files.extend([written.npz, written.parquet]);
+            names.push(split.name());
+            counts.push(written.patches as u32);
+            seen.push(written.clusters_seen as u32);
+            labelled.push(written.labelled_fraction);
+        }
+        let summary = df!(
+            "split" => names,
+            "patches" => counts,
+            "clusters_seen" => seen,
+            "labelled_pixels" => labelled,
+        )?;
+        Ok(DatasetStage { normaliser, summary, files })
+    }
+
+    /// Train `params.model` on `data`, checkpointing every epoch under `models/<model>/`, and save the
+    /// best network there with its figures.
+    pub fn train(&self, data: &Data) -> Result<TrainStage> {
+        let dir = self.model_dir();
+        eprintln!(
+            "train: {} on {} training patches per epoch (cut afresh each epoch), {} validation patches",
+            self.params.model.name(),
+            crate::train::TrainData::len(data.train()),
+            data.val().len()
+        );
+        let trained = Model::from_params(&self.params)?.checkpoint(&dir).fit(data)?;
+        self.trained_stage(trained, data)
+    }
+
+    /// Continue the interrupted, finished or early-stopped training in `models/<model>/` where it was.
+    pub fn resume(&self, data: &Data) -> Result<TrainStage> {
+        let dir = self.model_dir();
+        eprintln!("train: resuming {}", dir.display());
+        let trained = Model::resume(&dir, data.train(), data.val())?;
+        let trained = trained.with_inputs(data.sampler().patch_size(), data.sampler().pixel_size(), data.disk());
+        self.trained_stage(trained, data)
+    }
+
+    /// Error, before anything expensive, unless `models/<model>/` can be resumed with these params.
+    pub fn check_resume(&self) -> Result<()> {
+        crate::train::check_resume(&self.model_dir(), &self.params)
+    }
+
+    fn trained_stage(&self, trained: Trained, data: &Data) -> Result<TrainStage> {
+        let dir = self.model_dir();
+        trained.save(&dir)?;
+        let mut figures = Vec::new();
+        if self.params.plot_dataset {
+            figures.push(data.plot().save(self.dirs.figures.join("dataset_val.png"))?);
+        }
+        figures.push(trained.plot().save(self.dirs.figures.join("training.png"))?);
+        Ok(TrainStage { trained, dir, figures })
+    }
+
+    /// The model trained by `xcluster train` with these params.
+    pub fn trained(&self) -> Result<Trained> {
+        let dir = self.model_dir();
+        ensure_param!(
+            dir.join(crate::train::MODEL_FILE).exists(),
+            "predict",
+            "no trained {} model in {}: run `xcluster train` first (same params)",
+            self.params.model.name(),
+            dir.display()
+        );
+        let trained = Trained::load(&dir)?;
+        trained.normaliser().ok_or_else(|| {
+            Error::model(&dir, "no normaliser.json next to the weights: retrain with `xcluster train`")
+        })?;
+        Ok(trained)
+    }
+
+    /// Scan `cover` with `trained`, one tile at a time (memory stays at one tile's maps), and write
+    /// `files/sightings[.shard-i-of-N].parquet`; without a shard, also merge them into
+    /// `files/detections.{parquet,csv}`.
+    pub fn predict(&self, trained: &Trained, sampled: &Sampled, cover: Cover) -> Result<PredictStage> {
+        let shard = cover.shard_index();
+        let tiles = cover.resolve(&self.params.tiling()?)?;
+        let rule = Detection::from_params(&self.params);
+        let (mut parts, mut infos, mut examples) = (Vec::new(), Vec::<PatchInfo>::new(), None);
+        let quiet = sampled.clone().progress(false);
+        for (k, &tile) in tiles.iter().enumerate() {
+            eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, tiles.len());
+            let scan = trained.scan_sampled(&quiet, Cover::tiles(&[tile]))?;
+            // Each scan's patch ids start at 0: offset them so sightings of different tiles stay apart.
+            let maps = scan.predictions().clone().offset_ids(infos.len() as u64);
+            parts.push(maps.sightings(rule)?.lazy());
+            infos.extend_from_slice(maps.info());
+            if let Some((p, q)) = scan.examples() {
+                examples = Some(keep_confident(examples, p, q, EXAMPLES)?);
+            }
+        }
+        let mut sightings = match parts.is_empty() {
+            true => crate::predict::Predictions::from_parts(vec![], 0, vec![])?.sightings(rule)?,
+            false => concat(parts, UnionArgs::default())?.collect()?,
+        };
+        let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
+        let path = self.dirs.files.join(format!("sightings{suffix}.parquet"));
+        write_parquet(&path, &mut sightings)?;
+        let mut files = vec![path];
+        let detections = match shard {
+            Some(_) => None,
+            None => {
+                let det = Detections::from_sightings(&sightings, rule.merge_radius_arcmin)?;
+                files.extend(write_detections(&det, &self.dirs)?);
+                Some(det)
+            }
+        };
+        Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files, examples })
+    }
+
+    /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
+    pub fn merge_shards(&self) -> Result<(Detections, Vec<PathBuf>)> {
+        let dirs = &self.dirs;
+        let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
+            .map_err(|e| Error::io(&dirs.files, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sightings.shard-")))
+            .collect();
+        shards.sort();
+        ensure_param!(
+            !shards.is_empty(),
+            "predict --merge",
+            "no sightings.shard-*.parquet in {}",
+            dirs.files.display()
+        );
+        let mut parts = Vec::with_capacity(shards.len());
+        for p in &shards {
+            let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+            parts.push(ParquetReader::new(file).finish()?.lazy());
+        }
+        let sightings = concat(parts, UnionArgs::default())?.collect()?;
+        let det = Detections::from_sightings(&sightings, Detection::from_params(&self.params).merge_radius_arcmin)?;
+        let files = write_detections(&det, dirs)?;
+        Ok((det, files))
+    }
+
+    /// Run the matched filter of the params ([`Mmf::from_params`]) over `cover`'s tiles of `sky` and
+    /// write `files/mmf_sightings[.shard-i-of-N].parquet`; without a shard, also
+    /// `files/mmf_detections.{parquet,csv}` (the sightings merged). A shard's sightings are merged
+    /// with the others' by [`Job::merge_mmf_shards`]; patch ids are the same in every run, so N
+    /// shards merged equal one unsharded run.
+    pub fn mmf(&self, sky: &Sky, cover: Cover) -> Result<MmfStage> {
+        let shard = cover.shard_index();
+        let tiles = cover.resolve(&self.params.tiling()?)?;
+        let mmf = Mmf::from_params(&self.params);
+        let t = std::time::Instant::now();
+        eprintln!("mmf: {} bands {:?}, S/N ≥ {}, tiles {tiles:?}", mmf.bands.len(), mmf.bands, mmf.snr_threshold);
+        let found = match tiles.is_empty() {
+            true => MmfDetections::none()?,
+            false => mmf.run(sky, &tiles)?,
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
+        let path = self.dirs.files.join(format!("mmf_sightings{suffix}.parquet"));
+        write_parquet(&path, &mut found.sightings().clone())?;
+        let mut files = vec![path];
+        let detections = match shard {
+            Some(_) => None,
+            None => {
+                files.extend(write_mmf_detections(&found, &self.dirs)?);
+                Some(found.clone())
+            }
+        };
+        Ok(MmfStage { tiles, sightings: found.sightings().clone(), detections, seconds, files })
+    }
+
+    /// Stack every `files/mmf_sightings.shard-*.parquet` and merge them into
+    /// `files/mmf_detections.{parquet,csv}` (friends-of-friends at `mmf_merge_radius_arcmin`).
+    pub fn merge_mmf_shards(&self) -> Result<(MmfDetections, Vec<PathBuf>)> {
+        let dirs = &self.dirs;
+        let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
+            .map_err(|e| Error::io(&dirs.files, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mmf_sightings.shard-")))
+            .collect();
+        shards.sort();
+        ensure_param!(
+            !shards.is_empty(),
+            "mmf --merge",
+            "no mmf_sightings.shard-*.parquet in {}",
+            dirs.files.display()
+        );
+        let mut parts = Vec::with_capacity(shards.len());
+        for p in &shards {
+            let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+            parts.push(ParquetReader::new(file).finish()?.lazy());
+        }
+        let sightings = concat(parts, UnionArgs::default())?.collect()?;
+        let det = MmfDetections::from_sightings(&sightings, self.params.mmf_merge_radius_arcmin)?;
+        let files = write_mmf_detections(&det, dirs)?;
+        Ok((det, files))
+    }
+
+    /// The head to head of the U-Net's `matched` detections (from `scan`) with the params' matched
+    /// filter on the same footprint and truth ([`HeadToHead::compare`]); writes `files/comparison*.csv`,
+    /// `files/mmf_evaluation.csv`, `files/mmf_sightings.parquet`, `files/mmf_detections.{parquet,csv}`
+    /// (the filter on the scanned tiles, as `xcluster mmf` gives them), `figures/purity_completeness.png`
+    /// and `figures/mmf_snr_patch.png` (the S/N map around the filter's most significant detection).
+    pub fn compare(&self, scan: &Scan, matched: &Matched) -> Result<(Comparison, Vec<PathBuf>, Vec<PathBuf>)> {
+        let p = &self.params;
+        let t = std::time::Instant::now();
+        let vs = HeadToHead::new(&Mmf::from_params(p))
+            .unet_rule(Detection::from_params(p))
+            .compare(matched, Some(scan.predictions()))?;
+        eprintln!("compare: done in {:.1} s", t.elapsed().as_secs_f64());
+        let mut files = vs.write(&self.dirs.files)?;
+        let path = self.dirs.files.join("mmf_sightings.parquet");
+        write_parquet(&path, &mut vs.mmf_detections().sightings().clone())?;
+        files.push(path);
+        files.extend(write_mmf_detections(vs.mmf_detections(), &self.dirs)?);
+        let mut figures = Vec::new();
+        // A tiny sky may leave no threshold with both a purity and a completeness: nothing to draw.
+        match vs.plot().result() {
+            Ok(fig) => figures.push(fig.save(self.dirs.figures.join("purity_completeness.png"))?),
+            Err(e) => eprintln!("compare: no purity–completeness figure: {e}"),
+        }
+        // The S/N map of the patch around the most significant detection of the filter.
+        let best = vs.mmf_on_footprint().df();
+        if let (Some(origin), true) = (matched.origin(), best.height() > 0) {
+            let at = |c: &str| best.column(c).ok().and_then(|c| c.f64().ok()?.get(0));
+            if let (Some(l), Some(b)) = (at("glon"), at("glat")) {
+                let fig = Mmf::from_params(p).plot_patch(&origin.sky, l, b);
+                figures.push(fig.save(self.dirs.figures.join("mmf_snr_patch.png"))?);
+            }
+        }
+        Ok((vs, files, figures))
+    }
+
+    /// Run the whole chain on the params' sky: catalogs, sky, training, the scan of the test tiles with
+    /// detection (`files/sightings.parquet`), the cross-match (`files/detections.{parquet,csv}`,
+    /// `summary.csv`, `results.txt`), the scanned footprint as a MOC (`files/footprint.moc.fits`)
+    /// and, on the synthetic sky, the evaluation against the injected
+    /// clusters (`files/evaluation*.csv`, `completeness_*.csv`), with the figures the params ask for;
+    /// then the matched filter on the scanned tiles (`files/mmf_sightings.parquet`,
+    /// `files/mmf_detections.{parquet,csv}`) and, on the synthetic sky, the head to head of the two
+    /// and the combined detector ([`Job::compare`]: `files/comparison*.csv`,
+    /// `figures/purity_completeness.png`, `figures/mmf_snr_patch.png`).
+    pub fn run(&self) -> Result<RunReport> {
+        let p = &self.params;
+        // Read before the long stages, so a missing file stops the run at once.
+        let cats = self.with_contaminants()?;
+        let catalogs = self.catalog_stage()?;
+        let split_counts = split_counts(&catalogs.clusters)?;
+        let sky = self.sky()?;
+        let data = self.data(&sky)?;
+        let train = self.train(&data)?;
+        eprintln!("scan: the test tiles {:?}", p.tiling()?.tiles(Split::Test));
+        let scan = train.trained.scan(&data)?;
+        let mut sightings = scan.predictions().sightings(Detection::from_params(p))?;
+        let mut files = catalogs.files;
+        let path = self.dirs.files.join("sightings.parquet");
+        write_parquet(&path, &mut sightings)?;
+        files.push(path);
+        let matched =
+            scan.detect_with(Detection::from_params(p))?.crossmatch_with(&cats, CrossMatch::from_params(p))?;
+        files.extend(matched.write(&self.dirs.files)?);
+        // The scanned sky as an IVOA MOC, to intersect with other surveys' footprints.
+        let moc = self.dirs.files.join("footprint.moc.fits");
+        matched.footprint_moc(crate::region::FOOTPRINT_DEPTH)?.write_fits(&moc)?;
+        files.push(moc);
+        let evaluation = match sky.truth() {
+            Some(_) => {
+                let e = matched.evaluate()?;
+                files.extend(e.write(&self.dirs.files)?);
+                Some(e)
+            }
+            None => None,
+        };
+        let mut figures = train.figures.clone();
+        figures.extend(self.figures(&sky, &scan, &matched, evaluation.as_ref())?);
+        // The matched filter on the same tiles, and (with a truth) the head to head.
+        let comparison = match sky.truth() {
+            Some(_) => {
+                let (vs, f, fig) = self.compare(&scan, &matched)?;
+                files.extend(f);
+                figures.extend(fig);
+                Some(vs)
+            }
+            None => {
+                let stage = self.mmf(&sky, Cover::tiles(scan.tiles()))?;
+                files.extend(stage.files);
+                None
+            }
+        };
+        Ok(RunReport {
+            dirs: self.dirs.clone(),
+            catalogs: catalogs.summary,
+            split_counts,
+            train,
+            patches: scan.predictions().len(),
+            sightings,
+            matched,
+            evaluation,
+            comparison,
+            files,
+            figures,
+        })
+    }
+
+    /// The figures of a run, under `figures/`, as the params file's switches ask:
+    /// - `plot_dataset`: `tiles.png` (the split) and `sky_<band>.png` (each band with the tiles);
+    /// - `plot_prediction`: `prediction.png` (the panel of the most confident scanned patch),
+    ///   `detections.png` (all-sky, by match class) and, with a truth, `completeness_<column>.png`;
+    /// - `plot_individual_patchs`: `patches/patch_<id>.png`, the panels of the [`EXAMPLES`] most
+    ///   confident scanned patches.
+    fn figures(
+        &self,
+        sky: &Sky,
+        scan: &Scan,
+        matched: &Matched,
+        evaluation: Option<&Evaluation>,
+    ) -> Result<Vec<PathBuf>> {
+        let (p, dir) = (&self.params, &self.dirs.figures);
+        let tiling = p.tiling()?;
+        let mut written = Vec::new();
+        if p.plot_dataset {
+            written.push(tiling.plot().save(dir.join("tiles.png"))?);
+            for &band in &p.bands {
+                written.push(sky.plot(band, &tiling).save(dir.join(format!("sky_{}.png", band.name())))?);
+            }
+        }
+        let panel = |n: usize| -> Result<crate::plot::Figure> {
+            let (patches, probs) = scan.examples().ok_or_else(|| Error::param("scan", "no patch was scanned"))?;
+            let masks = crate::labels::masks(patches, Disk::from_params(&p.disk_radius, p.seed))?;
+            Ok(crate::plot::prediction(patches, &masks, probs, matched.detections(), n))
+        };
+        if p.plot_prediction {
+            written.push(panel(0)?.save(dir.join("prediction.png"))?);
+            written.push(matched.plot_on(&tiling).save(dir.join("detections.png"))?);
+            // Completeness needs injected clusters on the scanned patches.
+            for column in ["m500", "y5r500_arcmin2"] {
+                if let Some(e) = evaluation.filter(|e| e.completeness().is_some()) {
+                    written.push(e.plot_completeness(column).save(dir.join(format!("completeness_{column}.png")))?);
+                }
+            }
+        }
+        if let (true, Some((patches, _))) = (p.plot_individual_patchs, scan.examples()) {
+            let dir = dir.join("patches");
+            crate::output::create_dir_all(&dir)?;
+            for (n, info) in patches.info().iter().enumerate() {
+                written.push(panel(n)?.save(dir.join(format!("patch_{}.png", info.id)))?);
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Run the whole pipeline: [`Job::run`].
+pub fn run(params: &Params) -> Result<RunReport> {
+    Job::new(params)?.run()
+}
+
+/// What [`Job::run`] produced.
 #[derive(Debug)]
 pub struct RunReport {
     /// The run's output folders.
@@ -32,16 +514,20 @@ pub struct RunReport {
     pub split_counts: DataFrame,
     /// The training stage: the best network and its history.
     pub train: TrainStage,
-    /// The scan of the test tiles and its detections.
-    pub predict: PredictStage,
+    /// Patches scanned on the test tiles.
+    pub patches: usize,
+    /// Sightings (one row per component per patch) of the test tiles.
+    pub sightings: DataFrame,
     /// Detections cross-matched with the catalogs, and the per-catalog summary.
-    pub matched: crate::crossmatch::Matched,
+    pub matched: Matched,
     /// Purity and completeness against the injected clusters (synthetic sky only).
-    pub evaluation: Option<crate::evaluate::Evaluation>,
+    pub evaluation: Option<Evaluation>,
+    /// The U-Net against the matched filter and the combined detector (synthetic sky only; on a
+    /// real sky the filter's detections are only written).
+    pub comparison: Option<Comparison>,
     /// Every file written under `files/`, each once, in the order first written.
     pub files: Vec<PathBuf>,
-    /// The figures written under `figures/` (training curves and validation patches come from the
-    /// training stage; see [`figures_stage`] for the rest).
+    /// The figures written under `figures/`.
     pub figures: Vec<PathBuf>,
 }
 
@@ -56,15 +542,61 @@ pub struct CatalogStage {
     pub files: Vec<PathBuf>,
 }
 
-/// The catalog stage: from `catalogs`, select `params.dataset`, assign tiles and splits, and write
-/// `files/catalogs.csv` and `files/dataset_clusters.csv` under `dirs`.
-pub fn catalog_stage(params: &Params, catalogs: &Catalogs, dirs: &OutputDirs) -> Result<CatalogStage> {
-    let files = vec![dirs.files.join("catalogs.csv"), dirs.files.join("dataset_clusters.csv")];
-    let summary = catalogs.summary()?;
-    write_csv(&files[0], &summary)?;
-    let clusters = catalogs.dataset(params.dataset)?.with_tiles(&params.tiling()?)?;
-    write_csv(&files[1], &clusters)?;
-    Ok(CatalogStage { summary, clusters, files })
+/// What the dataset stage produced.
+#[derive(Debug)]
+pub struct DatasetStage {
+    /// The normaliser fitted on the training tiles (`files/normaliser.json`).
+    pub normaliser: Normaliser,
+    /// One row per split: `split`, `patches`, `clusters_seen` (distinct clusters on the patches),
+    /// `labelled_pixels` (fraction of mask pixels set).
+    pub summary: DataFrame,
+    /// The files written: `<split>[.shard-i-of-N].{npz,parquet}` and `normaliser.json`.
+    pub files: Vec<PathBuf>,
+}
+
+/// What the training stage produced.
+#[derive(Debug)]
+pub struct TrainStage {
+    /// The best network, its history, normaliser and input geometry.
+    pub trained: Trained,
+    /// Where it was saved: `models/<model>/` (weights.bpk, model.json, inputs.json, history.csv,
+    /// normaliser.json, params.toml, plus the checkpoints best.bpk, last.bpk, optimizer.bpk and
+    /// state.json to resume).
+    pub dir: PathBuf,
+    /// `figures/training.png`, and `figures/dataset_val.png` with `plot_dataset`.
+    pub figures: Vec<PathBuf>,
+}
+
+/// What the prediction stage produced.
+#[derive(Debug)]
+pub struct PredictStage {
+    /// Merged detections (None for a shard: its sightings are merged by [`Job::merge_shards`]).
+    pub detections: Option<Detections>,
+    /// Sightings (one row per component per patch) of the scanned tiles.
+    pub sightings: DataFrame,
+    /// Patches scanned.
+    pub patches: usize,
+    /// The scanned patches' metadata (the footprint for cross-matching and evaluation).
+    pub infos: Vec<PatchInfo>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// The most confident scanned patches (normalised) and their maps.
+    pub examples: Option<(crate::patches::Patches, crate::predict::Predictions)>,
+}
+
+/// What [`Job::mmf`] produced.
+#[derive(Debug)]
+pub struct MmfStage {
+    /// The tiles searched (this shard's).
+    pub tiles: Vec<u32>,
+    /// Every kept peak before merging (see [`MmfDetections::sightings`]).
+    pub sightings: DataFrame,
+    /// Merged detections (None for a shard: merged by [`Job::merge_mmf_shards`]).
+    pub detections: Option<MmfDetections>,
+    /// Seconds the search took.
+    pub seconds: f64,
+    /// Files written.
+    pub files: Vec<PathBuf>,
 }
 
 /// Rows per split of a table with a `split` column: `split`, `clusters`, sorted by split.
@@ -78,466 +610,26 @@ pub fn split_counts(clusters: &DataFrame) -> Result<DataFrame> {
         .collect()?)
 }
 
-/// Run the whole pipeline: catalogs (`files/catalogs.csv`, `files/dataset_clusters.csv`), the sky,
-/// training (`models/<model>/`), the scan of the test tiles with detection (`files/sightings.parquet`),
-/// the cross-match with the cluster catalogs (`catalogs`) and the contaminant sources (the synthetic
-/// sky's own, or PCCS2 and PGCC from `catalog_path` on the Planck sky)
-/// (`files/detections.{parquet,csv}`, `summary.csv`, `results.txt`) and, on the synthetic sky, the
-/// evaluation against the injected clusters (`files/evaluation*.csv`, `completeness_*.csv`).
-pub fn run(params: &Params) -> Result<RunReport> {
-    use crate::crossmatch::{CrossMatch, Footprint};
-    use crate::evaluate::{truth_contaminants, Evaluator};
-    params.validate()?;
-    let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
-    dirs.create()?;
-    let cats = Catalogs::from_params(params)?;
-    let CatalogStage { summary, clusters, files: mut written } = catalog_stage(params, &cats, &dirs)?;
-    let split_counts = split_counts(&clusters)?;
-    // Read before the long stages, so a missing file stops the run at once.
-    let real_contaminants = match params.sky {
-        SkySource::Planck => crate::catalog::contaminants(params.path.join(&params.catalog_path), &params.bands)?,
-        SkySource::Synthetic => vec![],
-    };
-    let sky = load_sky(params, true)?;
-    let train = train_stage(params, &sky, &cats, &dirs, false, true)?;
-    let test_tiles = params.tiling()?.tiles(Split::Test);
-    let predict = predict_stage(params, &sky, &cats, &dirs, &test_tiles, None, true)?;
-    let detections = predict.detections.as_ref().expect("an unsharded scan merges its detections");
-    let footprint = Footprint::new(&predict.infos);
-    let known = [cats.planck_z()?, cats.planck_no_z()?, cats.mcxc()?, cats.rm50()?, cats.rm30()?];
-    let contaminants = match sky.truth() {
-        Some(truth) => truth_contaminants(truth)?,
-        None => real_contaminants,
-    };
-    let contaminant_refs: Vec<&crate::catalog::Catalog> = contaminants.iter().collect();
-    let matched = CrossMatch::default().run_on(detections, &known, &contaminant_refs, &footprint)?;
-    written.extend(predict.files.iter().cloned());
-    written.extend(matched.write(&dirs.files)?);
-    let evaluation = match sky.truth() {
-        Some(truth) => {
-            let e = Evaluator::default().evaluate_on(detections, &truth.clusters, &footprint)?;
-            written.extend(e.write(&dirs.files)?);
-            Some(e)
-        }
-        None => None,
-    };
-    // The cross-match rewrites the scan's detections.{parquet,csv} with its columns: list them once.
-    let mut seen = std::collections::HashSet::new();
-    written.retain(|f| seen.insert(f.clone()));
-    let figures = figures_stage(params, &sky, &predict, &matched, evaluation.as_ref(), &dirs)?;
-    Ok(RunReport {
-        dirs,
-        catalogs: summary,
-        split_counts,
-        train,
-        predict,
-        matched,
-        evaluation,
-        files: written,
-        figures,
-    })
-}
-
-/// The figures of a run, under `dirs.figures`, as the params file's switches ask:
-/// - `plot_dataset`: `tiles.png` (the split) and `sky_<band>.png` (each band with the tiles);
-/// - `plot_prediction`: `prediction.png` (the panel of the most confident scanned patch),
-///   `detections.png` (all-sky, by match class) and, with a truth, `completeness_<column>.png`;
-/// - `plot_individual_patchs`: `patches/patch_<id>.png`, the panels of the [`EXAMPLES`] most
-///   confident scanned patches.
-pub fn figures_stage(
-    params: &Params,
-    sky: &Sky,
-    predict: &PredictStage,
-    matched: &crate::crossmatch::Matched,
-    evaluation: Option<&crate::evaluate::Evaluation>,
-    dirs: &OutputDirs,
-) -> Result<Vec<PathBuf>> {
-    use crate::plot::prediction;
-    let tiling = params.tiling()?;
-    let mut written = Vec::new();
-    if params.plot_dataset {
-        written.push(tiling.plot().save(dirs.figures.join("tiles.png"))?);
-        for &band in &params.bands {
-            written.push(sky.plot(band, &tiling)?.save(dirs.figures.join(format!("sky_{}.png", band.name())))?);
-        }
-    }
-    let masks =
-        |p: &crate::patches::Patches| crate::labels::masks(p, Disk::from_params(&params.disk_radius, params.seed));
-    if params.plot_prediction {
-        if let Some((patches, probs)) = &predict.examples {
-            let fig = prediction(patches, &masks(patches)?, probs, matched.detections(), 0)?;
-            written.push(fig.save(dirs.figures.join("prediction.png"))?);
-        }
-        written.push(matched.plot(&tiling)?.save(dirs.figures.join("detections.png"))?);
-        // Completeness needs injected clusters on the scanned patches.
-        for column in ["m500", "y5r500_arcmin2"] {
-            if let Some(e) = evaluation.filter(|e| e.completeness().is_some()) {
-                let path = dirs.figures.join(format!("completeness_{column}.png"));
-                written.push(e.plot_completeness(column)?.save(path)?);
-            }
-        }
-    }
-    if let (true, Some((patches, probs))) = (params.plot_individual_patchs, &predict.examples) {
-        let dir = dirs.figures.join("patches");
-        std::fs::create_dir_all(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
-        let masks = masks(patches)?;
-        for (n, info) in patches.info().iter().enumerate() {
-            let fig = prediction(patches, &masks, probs, matched.detections(), n)?;
-            written.push(fig.save(dir.join(format!("patch_{}.png", info.id)))?);
-        }
-    }
-    Ok(written)
-}
-
-/// [`Sky::load`], saying on stderr (when `progress`) what is loaded and how long it took: the step
-/// lines also show where progress bars cannot (stderr not a terminal, e.g. a Slurm job's log).
-pub fn load_sky(params: &Params, progress: bool) -> Result<Sky> {
-    let t = std::time::Instant::now();
-    if progress {
-        let what = match params.sky {
-            SkySource::Synthetic => {
-                format!("synthesising the Planck-like sky, nside {}, seed {}", params.nside, params.seed)
-            }
-            SkySource::Planck => {
-                format!("reading the Planck maps from {}", params.path.join(&params.planck_path).display())
-            }
-        };
-        eprintln!("sky: {what} ({} bands)…", params.bands.len());
-    }
-    let sky = Sky::load(params)?;
-    if progress {
-        eprintln!("sky: ready in {:.1} s", t.elapsed().as_secs_f64());
-    }
-    Ok(sky)
-}
-
-/// What the dataset stage produced.
-#[derive(Debug)]
-pub struct DatasetStage {
-    /// The normaliser fitted on the training tiles (`files/normaliser.json`).
-    pub normaliser: Normaliser,
-    /// One row per split: `split`, `patches`, `clusters_seen` (distinct clusters on the patches),
-    /// `labelled_pixels` (fraction of mask pixels set).
-    pub summary: DataFrame,
-    /// The files written: `<split>[.shard-i-of-N].{npz,parquet}` and `normaliser.json`.
-    pub files: Vec<PathBuf>,
-}
-
-/// The dataset stage: fit the normaliser on the training tiles of `sky`, cut the training and
-/// validation patches (`loops` per cluster of `params.dataset`) and the scan of the test tiles,
-/// normalise and label them, and write each split under `dirs.files`. `shard` = (i, N) keeps only
-/// the tiles t with t mod N = i; σ comes from all training tiles, so shards agree.
-pub fn dataset_stage(
-    params: &Params,
-    sky: &Sky,
-    catalogs: &Catalogs,
-    dirs: &OutputDirs,
-    shard: Option<(u32, u32)>,
-    progress: bool,
-) -> Result<DatasetStage> {
-    params.validate()?;
-    if let Some((i, n)) = shard {
-        ensure_param!(n > 0 && i < n, "shard", "shard {i}/{n}: need 0 ≤ i < N");
-    }
-    let tiling = params.tiling()?;
-    let clusters = catalogs.dataset(params.dataset)?;
-    let normaliser = Normaliser::from_params(params).fit_sky(sky, &tiling, &params.bands)?;
-    let mut files = vec![dirs.files.join("normaliser.json")];
-    normaliser.save(&files[0])?;
-    let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
-    let (mut names, mut counts, mut seen, mut labelled) = (vec![], vec![], vec![], vec![]);
-    let test_tiles = tiling.tiles(Split::Test);
-    for split in [Split::Train, Split::Val, Split::Test] {
-        let sampler = match split {
-            Split::Test => PatchSampler::scan(&tiling, &clusters, &test_tiles),
-            _ => PatchSampler::clusters(&tiling, &clusters, split),
-        };
-        let mut sampler = sampler.params(params).bands(&params.bands);
-        if let Some((i, n)) = shard {
-            sampler = sampler.shard(i, n);
-        }
-        if progress {
-            sampler = sampler.progress(bar(split.name()));
-            eprintln!("{}: planning, cutting, normalising and labelling patches…", split.name());
-        }
-        let written = crate::dataset::write_split(
-            &dirs.files,
-            &format!("{}{suffix}", split.name()),
-            &sampler,
-            sky,
-            &normaliser,
-            Disk::from_params(&params.disk_radius, params.seed),
-        )?;
-        if progress {
-            eprintln!("{}: {} patches written to {}", split.name(), written.patches, written.npz.display());
-        }
-        files.extend([written.npz, written.parquet]);
-        names.push(split.name());
-        counts.push(written.patches as u32);
-        seen.push(written.clusters_seen as u32);
-        labelled.push(written.labelled_fraction);
-    }
-    let summary = DataFrame::new(
-        names.len(),
-        vec![
-            Column::new("split".into(), names),
-            Column::new("patches".into(), counts),
-            Column::new("clusters_seen".into(), seen),
-            Column::new("labelled_pixels".into(), labelled),
-        ],
-    )?;
-    Ok(DatasetStage { normaliser, summary, files })
-}
-
 fn bar(split: &str) -> ProgressBar {
     let style = ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} patches ({per_sec}, eta {eta})")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(0).with_style(style).with_prefix(split.to_string())
 }
 
-/// The folder of the trained `params.model` and its checkpoints: `models/<model>/`.
-pub fn model_dir(params: &Params, dirs: &OutputDirs) -> PathBuf {
-    dirs.models.join(&params.model)
-}
-
-/// What the training stage produced.
-#[derive(Debug)]
-pub struct TrainStage {
-    /// The best network, its history and normaliser.
-    pub trained: crate::train::Trained,
-    /// Where it was saved: `models/<model>/` (weights.bpk, model.json, history.csv, normaliser.json,
-    /// params.toml, plus the checkpoints best.bpk, last.bpk, optimizer.bpk to resume).
-    pub dir: PathBuf,
-}
-
-/// The training stage: fit the normaliser on the training tiles of `sky`, cut and label the validation
-/// patches once, and train `params.model` on training patches cut afresh every epoch (new shifts and
-/// rotations), checkpointing every epoch under `dirs.models/<model>/`. With `resume`, an interrupted
-/// run in that folder continues from its last completed epoch.
-pub fn train_stage(
-    params: &Params,
-    sky: &Sky,
-    catalogs: &Catalogs,
-    dirs: &OutputDirs,
-    resume: bool,
-    progress: bool,
-) -> Result<TrainStage> {
-    use crate::train::{Augmented, Model, TrainData};
-    params.validate()?;
-    let dir = model_dir(params, dirs);
-    if resume {
-        crate::train::check_resume(&dir, params)?;
-    }
-    let tiling = params.tiling()?;
-    let clusters = catalogs.dataset(params.dataset)?;
-    let normaliser = match resume {
-        true => Normaliser::load(dir.join("normaliser.json"))?,
-        false => Normaliser::from_params(params).fit_sky(sky, &tiling, &params.bands)?,
-    };
-    let disk = Disk::from_params(&params.disk_radius, params.seed);
-    if progress {
-        eprintln!("val: cutting, normalising and labelling the validation patches…");
-    }
-    let val_sampler = PatchSampler::val(&tiling, &clusters).params(params).bands(&params.bands);
-    let val = normaliser.apply(val_sampler.extract(sky)?)?.labels(disk)?;
-    let train_sampler = PatchSampler::train(&tiling, &clusters).params(params).bands(&params.bands);
-    let train = Augmented::new(train_sampler, sky, &normaliser, disk)?;
-    if progress {
-        eprintln!(
-            "train: {} on {} training patches per epoch (cut afresh each epoch), {} validation patches",
-            params.model,
-            train.len(),
-            val.len()
-        );
-    }
-    let trained = if resume {
-        Model::resume(&dir, &train, &val)?
-    } else {
-        Model::from_params(params)?
-            .normaliser(normaliser.clone())
-            .progress(progress)
-            .checkpoint(&dir)
-            .fit(&train, &val)?
-    };
-    trained.save(&dir)?;
-    if params.plot_dataset {
-        val.plot(6)?.save(dirs.figures.join("dataset_val.png"))?;
-    }
-    trained.plot()?.save(dirs.figures.join("training.png"))?;
-    Ok(TrainStage { trained, dir })
-}
-
-/// What the prediction stage produced.
-#[derive(Debug)]
-pub struct PredictStage {
-    /// Merged detections (None for a shard: its sightings are merged by [`merge_shards`]).
-    pub detections: Option<crate::detect::Detections>,
-    /// Sightings (one row per component per patch) of the scanned tiles.
-    pub sightings: DataFrame,
-    /// Patches scanned.
-    pub patches: usize,
-    /// The scanned patches' metadata (the footprint for cross-matching and evaluation).
-    pub infos: Vec<crate::patches::PatchInfo>,
-    /// Files written.
-    pub files: Vec<PathBuf>,
-    /// The most confident scanned patches (normalised) and their maps, for the prediction figures:
-    /// [`EXAMPLES`] of them with `plot_individual_patchs`, one with `plot_prediction`, else none.
-    pub examples: Option<(crate::patches::Patches, crate::predict::Predictions)>,
-}
-
-/// Patches kept for figures by the prediction stage with `plot_individual_patchs`.
-pub const EXAMPLES: usize = 16;
-
-/// The prediction stage: load the trained `models/<model>/`, scan `tiles` (each once, one tile at a time, so
-/// memory stays at one tile's patches) with its normaliser, detect with the params' thresholds, and
-/// write `files/sightings[.shard-i-of-N].parquet`; without a shard, also merge them into
-/// `files/detections.{parquet,csv}`. `shard` = (i, N) keeps the tiles t with t mod N = i.
-pub fn predict_stage(
-    params: &Params,
-    sky: &Sky,
-    catalogs: &Catalogs,
-    dirs: &OutputDirs,
-    tiles: &[u32],
-    shard: Option<(u32, u32)>,
-    progress: bool,
-) -> Result<PredictStage> {
-    use crate::detect::{Detection, Detections};
-    use crate::output::write_parquet;
-    params.validate()?;
-    let dir = model_dir(params, dirs);
-    ensure_param!(
-        dir.join("model.json").exists(),
-        "predict",
-        "no trained {} model in {}: run `xcluster train` first (same params)",
-        params.model,
-        dir.display()
-    );
-    let trained = crate::train::Trained::load(&dir)?;
-    let normaliser = trained.normaliser().cloned().ok_or_else(|| {
-        crate::error::Error::model(&dir, "no normaliser.json next to the weights: retrain with `xcluster train`")
-    })?;
-    let tiling = params.tiling()?;
-    let clusters = catalogs.dataset(params.dataset)?;
-    // A tile listed twice is scanned once: twice would count each of its sightings twice.
-    let mut mine: Vec<u32> = Vec::with_capacity(tiles.len());
-    for &t in tiles.iter().filter(|&&t| shard.is_none_or(|(i, n)| t % n == i)) {
-        if !mine.contains(&t) {
-            mine.push(t);
-        }
-    }
-    let d = Detection::default();
-    let keep = match (params.plot_individual_patchs, params.plot_prediction) {
-        (true, _) => EXAMPLES,
-        (false, true) => 1,
-        (false, false) => 0,
-    };
-    let (mut parts, mut infos, mut examples) = (Vec::new(), Vec::new(), None);
-    for (k, &tile) in mine.iter().enumerate() {
-        if progress {
-            eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, mine.len());
-        }
-        let cut =
-            PatchSampler::scan(&tiling, &clusters, &[tile]).params(params).bands(normaliser.bands()).extract(sky)?;
-        let normalised = normaliser.apply(cut)?;
-        let probs = trained.predict(&normalised, 64)?;
-        if keep > 0 {
-            examples = Some(keep_confident(examples, &normalised, &probs, keep)?);
-        }
-        infos.extend_from_slice(probs.info());
-        parts.push(probs.sightings(d)?.lazy());
-    }
-    let mut sightings = match parts.is_empty() {
-        true => crate::predict::Predictions::from_parts(vec![], 64, vec![])?.sightings(d)?,
-        false => concat(parts, UnionArgs::default())?.collect()?,
-    };
-    let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
-    let path = dirs.files.join(format!("sightings{suffix}.parquet"));
-    write_parquet(&path, &mut sightings)?;
-    let mut files = vec![path];
-    let detections = match shard {
-        Some(_) => None,
-        None => {
-            let det = Detections::from_sightings(&sightings, d.merge_radius_arcmin)?;
-            files.extend(write_detections(&det, dirs)?);
-            Some(det)
-        }
-    };
-    Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files, examples })
-}
-
-type Examples = (crate::patches::Patches, crate::predict::Predictions);
-
-/// The `keep` most confident of the kept examples and a new tile's patches.
-fn keep_confident(
-    kept: Option<Examples>,
-    patches: &crate::patches::Patches,
-    probs: &crate::predict::Predictions,
-    keep: usize,
-) -> Result<Examples> {
-    let idx = probs.most_confident(keep);
-    let (p, q) = (patches.select(&idx)?, probs.select(&idx)?);
-    let Some((kp, kq)) = kept else { return Ok((p, q)) };
-    // Few patches (≤ 2·keep): stack them and choose again.
-    let mut data = kp.data().to_vec();
-    data.extend_from_slice(p.data());
-    let mut info = kp.info().to_vec();
-    info.extend_from_slice(p.info());
-    let mut both = crate::patches::Patches::from_parts(kp.bands().to_vec(), kp.size(), data, info.clone())?;
-    if kp.is_normalised() {
-        both.set_normalised();
-    }
-    let mut maps = kq.probs().to_vec();
-    maps.extend_from_slice(q.probs());
-    let both_q = crate::predict::Predictions::from_parts(maps, kq.size(), info)?;
-    let idx = both_q.most_confident(keep);
-    Ok((both.select(&idx)?, both_q.select(&idx)?))
-}
-
-/// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
-pub fn merge_shards(dirs: &OutputDirs) -> Result<(crate::detect::Detections, Vec<PathBuf>)> {
-    use crate::detect::{Detection, Detections};
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
-        .map_err(|e| crate::error::Error::io(&dirs.files, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sightings.shard-")))
-        .collect();
-    shards.sort();
-    ensure_param!(!shards.is_empty(), "predict --merge", "no sightings.shard-*.parquet in {}", dirs.files.display());
-    let mut sightings: Option<DataFrame> = None;
-    for p in &shards {
-        let file = std::fs::File::open(p).map_err(|e| crate::error::Error::io(p, e))?;
-        let part = ParquetReader::new(file).finish()?;
-        sightings = Some(match sightings {
-            None => part,
-            Some(mut all) => {
-                all.vstack_mut(&part)?;
-                all
-            }
-        });
-    }
-    let sightings = sightings.expect("at least one shard");
-    let det = Detections::from_sightings(&sightings, Detection::default().merge_radius_arcmin)?;
-    let files = write_detections(&det, dirs)?;
-    Ok((det, files))
-}
-
-fn write_detections(det: &crate::detect::Detections, dirs: &OutputDirs) -> Result<Vec<PathBuf>> {
+/// `detections.parquet` and `detections.csv` (the list column `patch_ids` as text).
+fn write_detections(det: &Detections, dirs: &OutputDirs) -> Result<Vec<PathBuf>> {
     let parquet = dirs.files.join("detections.parquet");
-    crate::output::write_parquet(&parquet, &mut det.df().clone())?;
-    // CSV has no list type: the patch ids become a space-separated string.
-    let ids = det.df().column("patch_ids")?.list()?.clone();
-    let joined: Vec<String> = (0..ids.len())
-        .map(|k| {
-            ids.get_as_series(k)
-                .and_then(|s| {
-                    s.u64().ok().map(|v| v.into_no_null_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
-                })
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut csv_df = det.df().clone();
-    csv_df.with_column(Column::new("patch_ids".into(), joined))?;
+    write_parquet(&parquet, &mut det.df().clone())?;
     let csv = dirs.files.join("detections.csv");
-    write_csv(&csv, &csv_df)?;
+    write_csv(&csv, &crate::crossmatch::lists_as_text(det.df())?)?;
+    Ok(vec![parquet, csv])
+}
+
+/// `mmf_detections.parquet` and `mmf_detections.csv`.
+fn write_mmf_detections(det: &MmfDetections, dirs: &OutputDirs) -> Result<Vec<PathBuf>> {
+    let parquet = dirs.files.join("mmf_detections.parquet");
+    write_parquet(&parquet, &mut det.df().clone())?;
+    let csv = dirs.files.join("mmf_detections.csv");
+    write_csv(&csv, det.df())?;
     Ok(vec![parquet, csv])
 }

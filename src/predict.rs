@@ -88,6 +88,25 @@ impl Predictions {
         Predictions::from_parts(probs, self.size, indices.iter().map(|&k| self.info[k].clone()).collect())
     }
 
+    /// The same maps with `offset` added to every patch id (ids restart at 0 in each scan).
+    pub fn offset_ids(mut self, offset: u64) -> Self {
+        self.info.iter_mut().for_each(|i| i.id += offset);
+        self
+    }
+
+    /// These maps followed by `other`'s (same size, or an error).
+    pub fn stack(&self, other: &Predictions) -> Result<Predictions> {
+        ensure_param!(
+            self.size == other.size,
+            "Predictions::stack",
+            "cannot stack {}-pixel maps with {}-pixel maps",
+            self.size,
+            other.size
+        );
+        let probs = [self.probs(), other.probs()].concat();
+        Predictions::from_parts(probs, self.size, self.info.iter().chain(&other.info).cloned().collect())
+    }
+
     /// The patches' metadata as a DataFrame (see [`Patches::df`]), plus `max_prob`.
     pub fn df(&self) -> Result<DataFrame> {
         let mut df = crate::patches::info_df(&self.info)?;
@@ -97,8 +116,16 @@ impl Predictions {
 }
 
 impl Trained {
-    /// Probability maps of `patches`, `batch` patches at a time (64 is a good CPU default).
+    /// Probability maps of `patches`, `batch` patches at a time (64 is a good CPU default). With a
+    /// normaliser attached, the patches' bands must be its bands in its order, and raw patches are
+    /// normalised first.
     pub fn predict(&self, patches: &Patches, batch: usize) -> Result<Predictions> {
+        if let Some(n) = self.normaliser() {
+            self.check_bands(patches.bands())?;
+            if !patches.is_normalised() {
+                return self.predict(&n.apply(patches.clone())?, batch);
+            }
+        }
         let bands = self.config().net.bands;
         let size = patches.size();
         ensure_param!(batch >= 1, "batch", "must be at least 1, got {batch}");

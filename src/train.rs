@@ -5,8 +5,13 @@
 //! sky every epoch (new shifts and rotations) — and a validation [`Dataset`].
 //! Out: [`Trained`] (the best-validation-loss weights, restored at the end), its history DataFrame
 //! (epoch, loss, dice, precision, recall, iou, lr, val_* …), and, when a checkpoint folder is set, that
-//! folder: `best.bpk` (best weights), `last.bpk` + `optimizer.bpk` (to resume), `model.json` (every setting
-//! and the schedule state), `history.csv`, and the normaliser / params attached to the model.
+//! folder: `best.bpk` (best weights), `last.bpk` + `optimizer.bpk` (to resume), `model.json` (every setting:
+//! the [`TrainConfig`]), `state.json` (where the run stands: epochs done, the schedule's best loss, waits
+//! and learning rate, whether early stopping fired), `history.csv`, and the normaliser / params attached
+//! to the model. Only the trainer writes `state.json`; [`Trained::save`] writes the model, never the
+//! training state, so [`Model::resume`] continues a finished, interrupted or early-stopped run where it was.
+//!
+//! The defaults of [`Model::new`] are the params file's (`TrainConfig::default()` is built from it).
 //!
 //! Schedule, as Keras' callbacks with one fix: early stopping on the validation loss with `patience`
 //! and restore-best-weights; ReduceLROnPlateau (factor 0.1, min_delta 1e-4) with its own
@@ -19,7 +24,8 @@ use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::store::ModuleRecord;
-use burn::tensor::{Device, Tensor, TensorData};
+pub use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 use polars::prelude::*;
 use polars_io::prelude::*;
 use rand::seq::SliceRandom;
@@ -33,9 +39,8 @@ use crate::loss::{Confusion, Loss};
 use crate::model::{Architecture, Net, NetConfig};
 use crate::normalise::Normaliser;
 use crate::output::{write_atomic, write_csv};
-use crate::params::Params;
 use crate::patches::PatchSampler;
-use crate::sky::Sky;
+use crate::sky::{Band, Sky};
 
 /// Which optimizer, with Keras' defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,7 +80,12 @@ impl OptimizerKind {
 
 named_enum!(OptimizerKind, "optimizer");
 
-/// Every setting of a training run; saved as `model.json` with the checkpoints.
+/// ReduceLROnPlateau's factor (Keras' 0.1, as the original): the learning rate after a plateau.
+pub const LR_FACTOR: f64 = 0.1;
+
+/// Every setting of a training run; saved as `model.json` with the checkpoints. `TrainConfig::default()`
+/// is the params file's defaults (`model`, `filters`, `loss`, `optimizer`, `lr`, `epochs`, `batch`,
+/// `steps_per_epoch`, `patience`, `lr_patience`, `seed`; `bands` is the number of its `bands`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// The network (its `bands` is set from the training data by [`Model::fit`]).
@@ -103,13 +113,14 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Check every setting; called by [`Model::fit`] before any work.
+    /// Check every setting; called by [`Model::fit`] before any work, and for the params file's keys
+    /// by its validation.
     pub fn validate(&self) -> Result<()> {
         self.net.validate()?;
         self.loss.validate()?;
-        ensure_param!(self.lr.is_finite() && self.lr > 0.0, "lr", "must be > 0, got {}", self.lr);
-        ensure_param!(self.epochs >= 1, "epochs", "must be at least 1, got {}", self.epochs);
-        ensure_param!(self.batch >= 1, "batch", "must be at least 1, got {}", self.batch);
+        ensure_param!(self.lr > 0.0 && self.lr <= 10.0, "lr", "must be in (0, 10], got {}", self.lr);
+        ensure_param!((1..=100_000).contains(&self.epochs), "epochs", "must be in 1…100000, got {}", self.epochs);
+        ensure_param!((1..=100_000).contains(&self.batch), "batch", "must be in 1…100000, got {}", self.batch);
         ensure_param!(self.patience >= 1, "patience", "must be at least 1, got {}", self.patience);
         ensure_param!(
             self.lr_patience >= 1 && self.lr_patience < self.patience,
@@ -129,8 +140,10 @@ impl TrainConfig {
 }
 
 /// The early-stopping and learning-rate-plateau state machine (Keras `EarlyStopping` with
-/// `restore_best_weights` and `ReduceLROnPlateau`, both on the validation loss).
+/// `restore_best_weights` and `ReduceLROnPlateau`, both on the validation loss). Saved in a
+/// checkpoint's `state.json` (a NaN loss, as a diverging run gives, is written as `"NaN"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ScheduleFile", into = "ScheduleFile")]
 pub struct Schedule {
     patience: usize,
     lr_patience: usize,
@@ -142,6 +155,87 @@ pub struct Schedule {
     lr_wait: usize,
     /// Current learning rate.
     pub lr: f64,
+}
+
+/// [`Schedule`] as JSON, every float a number or, when not finite, `"NaN"`, `"inf"` or `"-inf"`
+/// (JSON numbers cannot be NaN: serde_json would write `null` and fail to read it back).
+#[derive(Serialize, Deserialize)]
+struct ScheduleFile {
+    patience: usize,
+    lr_patience: usize,
+    lr_factor: JsonFloat,
+    best: Option<(JsonFloat, usize)>,
+    wait: usize,
+    lr_best: Option<JsonFloat>,
+    lr_wait: usize,
+    lr: JsonFloat,
+}
+
+impl From<Schedule> for ScheduleFile {
+    fn from(s: Schedule) -> Self {
+        ScheduleFile {
+            patience: s.patience,
+            lr_patience: s.lr_patience,
+            lr_factor: JsonFloat(s.lr_factor),
+            best: s.best.map(|(loss, epoch)| (JsonFloat(loss), epoch)),
+            wait: s.wait,
+            lr_best: s.lr_best.map(JsonFloat),
+            lr_wait: s.lr_wait,
+            lr: JsonFloat(s.lr),
+        }
+    }
+}
+
+impl From<ScheduleFile> for Schedule {
+    fn from(f: ScheduleFile) -> Self {
+        Schedule {
+            patience: f.patience,
+            lr_patience: f.lr_patience,
+            lr_factor: f.lr_factor.0,
+            best: f.best.map(|(loss, epoch)| (loss.0, epoch)),
+            wait: f.wait,
+            lr_best: f.lr_best.map(|l| l.0),
+            lr_wait: f.lr_wait,
+            lr: f.lr.0,
+        }
+    }
+}
+
+/// An f64 that survives JSON: finite values as numbers, others as `"NaN"`, `"inf"`, `"-inf"`.
+#[derive(Debug, Clone, Copy)]
+struct JsonFloat(f64);
+
+impl Serialize for JsonFloat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            x if x.is_finite() => s.serialize_f64(x),
+            x if x.is_nan() => s.serialize_str("NaN"),
+            x if x > 0.0 => s.serialize_str("inf"),
+            _ => s.serialize_str("-inf"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonFloat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(x) => Ok(JsonFloat(x)),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(JsonFloat(f64::NAN)),
+                "inf" => Ok(JsonFloat(f64::INFINITY)),
+                "-inf" => Ok(JsonFloat(f64::NEG_INFINITY)),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected a number, \"NaN\", \"inf\" or \"-inf\", got {other:?}"
+                ))),
+            },
+        }
+    }
 }
 
 /// What the schedule decided after an epoch.
@@ -162,6 +256,13 @@ impl Schedule {
     /// A fresh schedule starting at rate `lr`.
     pub fn new(patience: usize, lr_patience: usize, lr_factor: f64, lr: f64) -> Self {
         Self { patience, lr_patience, lr_factor, best: None, wait: 0, lr_best: None, lr_wait: 0, lr }
+    }
+
+    /// This schedule's state under other limits (e.g. a resumed run's edited `model.json`): early
+    /// stopping has fired when its wait reaches the new `patience`.
+    pub fn limits(mut self, patience: usize, lr_patience: usize, lr_factor: f64) -> Self {
+        (self.patience, self.lr_patience, self.lr_factor) = (patience, lr_patience, lr_factor);
+        self
     }
 
     /// True once early stopping has fired.
@@ -249,24 +350,25 @@ impl TrainData for Dataset {
 
 /// Training patches cut afresh from the sky every epoch (new shifts and rotations: on-the-fly
 /// augmentation), normalised and labelled batch by batch, so memory stays at one batch.
-pub struct Augmented<'a> {
-    sampler: PatchSampler<'a>,
-    sky: &'a Sky,
-    normaliser: &'a Normaliser,
+#[derive(Debug, Clone)]
+pub struct Augmented {
+    sampler: PatchSampler,
+    sky: Sky,
+    normaliser: Normaliser,
     disk: Disk,
     len: usize,
 }
 
-impl<'a> Augmented<'a> {
+impl Augmented {
     /// Stream `sampler`'s patches of `sky`, normalised by `normaliser`, labelled with `disk`.
-    pub fn new(sampler: PatchSampler<'a>, sky: &'a Sky, normaliser: &'a Normaliser, disk: Disk) -> Result<Self> {
+    pub fn new(sampler: PatchSampler, sky: &Sky, normaliser: &Normaliser, disk: Disk) -> Result<Self> {
         let len = sampler.plan(crate::patches::sky_nside(sky)?)?.len();
         ensure_param!(len > 0, "train", "the training sampler yields no patch (no cluster in the training tiles?)");
-        Ok(Self { sampler, sky, normaliser, disk, len })
+        Ok(Self { sampler, sky: sky.clone(), normaliser: normaliser.clone(), disk, len })
     }
 }
 
-impl TrainData for Augmented<'_> {
+impl TrainData for Augmented {
     fn bands(&self) -> usize {
         self.normaliser.bands().len()
     }
@@ -283,7 +385,7 @@ impl TrainData for Augmented<'_> {
         _seed: u64,
     ) -> Result<Box<dyn Iterator<Item = Result<BatchData>> + '_>> {
         // The sampler's own seed drives shifts, rotations and order, per epoch.
-        let stream = self.sampler.stream(self.sky, batch, epoch)?;
+        let stream = self.sampler.stream(&self.sky, batch, epoch)?;
         Ok(Box::new(stream.map(move |patches| {
             let set = self.normaliser.apply(patches?)?.labels(self.disk)?;
             Ok(BatchData { inputs: set.inputs().to_vec(), masks: set.masks().to_vec(), n: set.len() })
@@ -291,13 +393,14 @@ impl TrainData for Augmented<'_> {
     }
 }
 
-/// A network to train: the fluent entry point (`Model::unet().loss(Loss::dice()).epochs(10).fit(&train, &val)`).
+/// A network to train: the fluent entry point (`Model::unet().loss(Loss::dice()).epochs(10).fit_on(&train, &val)`).
 #[derive(Debug, Clone)]
 pub struct Model {
     config: TrainConfig,
     checkpoint: Option<PathBuf>,
     normaliser: Option<Normaliser>,
-    params: Option<Params>,
+    /// The params file, as TOML, saved as `params.toml` with the checkpoints.
+    params_toml: Option<String>,
     progress: bool,
     device: Device,
 }
@@ -314,29 +417,17 @@ macro_rules! architectures {
 }
 
 impl Model {
-    /// `architecture` with the original's training defaults: tversky loss, SGD at 1e-2, 30 epochs,
-    /// batch 20, patience 12 (LR plateau 6), seed 1.
+    /// `architecture` with the params file's training defaults (what a params file holding only
+    /// `model = "<architecture>"` gives): widths `filters` (\[8, 16, 32, 64\]), tversky loss, Adam at
+    /// 3e-3, 6 epochs of 100 steps of batch 20, patience 12 (LR plateau 6), seed 1. See
+    /// `src/params.default.toml`, which also gives the original's settings.
     pub fn new(architecture: Architecture) -> Self {
-        Self {
-            config: TrainConfig {
-                net: NetConfig::new(architecture, 0),
-                loss: Loss::tversky(),
-                optimizer: OptimizerKind::Sgd,
-                lr: 1e-2,
-                epochs: 30,
-                batch: 20,
-                steps_per_epoch: 0,
-                patience: 12,
-                lr_patience: 6,
-                lr_factor: 0.1,
-                seed: 1,
-            },
-            checkpoint: None,
-            normaliser: None,
-            params: None,
-            progress: true,
-            device: default_device(),
-        }
+        Self::from_config(TrainConfig::defaults(architecture))
+    }
+
+    /// A model with every setting of `config` (e.g. a saved `model.json`'s).
+    pub fn from_config(config: TrainConfig) -> Self {
+        Self { config, checkpoint: None, normaliser: None, params_toml: None, progress: true, device: default_device() }
     }
 
     architectures! {
@@ -344,67 +435,55 @@ impl Model {
         attn_net => AttnNet, attn_unet => AttnNet, resunet_a => ResunetA, u2net => U2net, unet_3plus => Unet3plus,
     }
 
-    /// Every training setting from the params file (`model`, `loss`, `optimizer`, `lr`, `epochs`,
-    /// `batch`, `patience`, `lr_patience`, `steps_per_epoch`, `filters`, `seed`); the params are saved with the checkpoints.
-    pub fn from_params(p: &Params) -> Result<Self> {
-        let mut m = Self::new(Architecture::from_name(&p.model)?)
-            .loss(Loss::from_name(&p.loss)?)
-            .optimizer(p.optimizer.parse()?, p.lr)
-            .epochs(p.epochs as usize)
-            .batch(p.batch as usize)
-            .patience(p.patience as usize)
-            .lr_patience(p.lr_patience as usize)
-            .steps_per_epoch(p.steps_per_epoch as usize)
-            .seed(p.seed);
-        if !p.filters.is_empty() {
-            m = m.filters(&p.filters);
-        }
-        m.params = Some(p.clone());
-        Ok(m)
+    /// Save `text` (the params file as TOML) as `params.toml` with the checkpoints; set by
+    /// `Model::from_params`.
+    pub(crate) fn params_toml(mut self, text: String) -> Self {
+        self.params_toml = Some(text);
+        self
     }
 
-    /// Encoder widths, finest first (default: the architecture's reference widths).
+    /// Encoder widths, finest first (default: the params file's `filters`).
     pub fn filters(mut self, filters: &[usize]) -> Self {
         self.config.net.filters = filters.to_vec();
         self
     }
-    /// The loss (default tversky, δ = 0.9).
-    pub fn loss(mut self, loss: Loss) -> Self {
-        self.config.loss = loss;
+    /// The loss (default: the params file's, tversky with δ = 0.9).
+    pub fn loss(mut self, loss: impl Into<Loss>) -> Self {
+        self.config.loss = loss.into();
         self
     }
-    /// Optimizer and initial learning rate (default SGD, 1e-2).
+    /// Optimizer and initial learning rate (default: the params file's, Adam at 3e-3).
     pub fn optimizer(mut self, kind: OptimizerKind, lr: f64) -> Self {
         self.config.optimizer = kind;
         self.config.lr = lr;
         self
     }
-    /// Maximum number of epochs, ≥ 1 (default 30).
+    /// Maximum number of epochs, in 1…100000 (default: the params file's, 6).
     pub fn epochs(mut self, epochs: usize) -> Self {
         self.config.epochs = epochs;
         self
     }
-    /// Patches per step, ≥ 1 (default 20).
+    /// Patches per step, in 1…100000 (default: the params file's, 20).
     pub fn batch(mut self, batch: usize) -> Self {
         self.config.batch = batch;
         self
     }
-    /// Steps per epoch (default 0 = one full pass over the training data).
+    /// Steps per epoch, 0 = one full pass over the training data (default: the params file's, 100).
     pub fn steps_per_epoch(mut self, steps: usize) -> Self {
         self.config.steps_per_epoch = steps;
         self
     }
-    /// Early-stopping patience in epochs, ≥ 1 (default 12).
+    /// Early-stopping patience in epochs, ≥ 1 (default: the params file's, 12).
     pub fn patience(mut self, patience: usize) -> Self {
         self.config.patience = patience;
         self
     }
-    /// ReduceLROnPlateau patience, in 1..patience (default 6).
+    /// ReduceLROnPlateau patience, in 1..patience (default: the params file's, 6).
     pub fn lr_patience(mut self, lr_patience: usize) -> Self {
         self.config.lr_patience = lr_patience;
         self
     }
-    /// Seed of weights, dropout and batch order (default 1). Weights and dropout draw from the
+    /// Seed of weights, dropout and batch order (default: the params file's, 1). Weights and dropout draw from the
     /// device's single random generator, which `fit` seeds: two trainings running at the same time in
     /// one process interleave their draws and are then not reproducible.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -437,10 +516,14 @@ impl Model {
     }
 
     /// Train on `train`, validating on `val` after every epoch; returns the best-validation-loss network.
-    pub fn fit(mut self, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
+    pub fn fit_on(mut self, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
         self.config.net.bands = train.bands();
         self.config.validate()?;
         check_data(&self.config, train, val)?;
+        if let Some(dir) = &self.checkpoint {
+            // A fresh run: the training state of an earlier run in this folder no longer applies.
+            remove_if_present(&dir.join(STATE_FILE))?;
+        }
         self.device.seed(self.config.seed);
         let ad = self.device.clone().autodiff();
         let net = self.config.net.init(&ad)?;
@@ -460,33 +543,41 @@ impl Model {
         self.run(state, train, val)
     }
 
-    /// Continue an interrupted run from the checkpoint folder `dir` (weights, optimizer state, schedule
-    /// and history of its last completed epoch), up to the saved number of epochs.
+    /// Continue the run checkpointed in `dir` where it was: its settings (`model.json`), its last
+    /// completed epoch's weights, optimizer state and history, and its training state (`state.json`:
+    /// epochs done, best validation loss, early-stopping and plateau waits, learning rate).
+    ///
+    /// An interrupted run continues from its last completed epoch with the saved learning rate and
+    /// waits, up to `model.json`'s `epochs`. A finished run (all its epochs done) or an early-stopped
+    /// one returns its best weights and history without training more — unless `model.json` was edited
+    /// to allow more: a higher `epochs` continues a finished run, a higher `patience` an early-stopped
+    /// one (`lr_patience` and `lr_factor` are taken from `model.json` too).
     pub fn resume(dir: impl AsRef<Path>, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
         let dir = dir.as_ref();
         resumable(dir)?;
-        let saved = Checkpoint::read(dir)?;
+        let config = ModelFile::read(dir)?.config;
+        let state = TrainingState::read(dir)?;
         let model = Self {
-            config: saved.config.clone(),
             checkpoint: Some(dir.to_path_buf()),
             normaliser: load_normaliser(dir)?,
-            params: None,
-            progress: true,
-            device: default_device(),
+            ..Self::from_config(config)
         };
         check_data(&model.config, train, val)?;
         let ad = model.device.clone().autodiff();
         let net = load_weights(model.config.net.init(&ad)?, &dir.join("last.bpk"))?;
-        let best = load_weights(model.config.net.init(&ad)?, &dir.join("best.bpk"))?;
+        let best = load_weights(model.config.net.init(&model.device)?, &dir.join("best.bpk"))?;
         let optimizer = model
             .config
             .optimizer
             .init()
             .load(dir.join("optimizer.bpk"))
             .map_err(|e| Error::model(dir.join("optimizer.bpk"), e.to_string()))?;
-        let history = History::read(&dir.join("history.csv"))?;
-        let state =
-            RunState { net, optimizer, schedule: saved.schedule, history, best: Some(best), epoch: saved.epochs_done };
+        let mut history = History::read(&dir.join("history.csv"))?;
+        // The history may hold an epoch whose checkpoint did not complete: keep the saved state's.
+        history.rows.truncate(state.epochs_done);
+        let c = &model.config;
+        let schedule = state.schedule.limits(c.patience, c.lr_patience, c.lr_factor);
+        let state = RunState { net, optimizer, schedule, history, best: Some(best), epoch: state.epochs_done };
         model.run(state, train, val)
     }
 
@@ -496,8 +587,7 @@ impl Model {
             if let Some(n) = &self.normaliser {
                 n.save(dir.join("normaliser.json"))?;
             }
-            if let Some(p) = &self.params {
-                let text = toml::to_string(p).map_err(|e| Error::param("params", e.to_string()))?;
+            if let Some(text) = &self.params_toml {
                 write_atomic(&dir.join("params.toml"), |f| std::io::Write::write_all(f, text.as_bytes()))?;
             }
         }
@@ -510,7 +600,9 @@ impl Model {
             let decision = s.schedule.step(s.epoch, val_loss);
             s.history.push(s.epoch, train_loss, train_m, val_loss, val_m, lr, started.elapsed().as_secs_f64());
             if decision.improved || s.best.is_none() {
-                s.best = Some(s.net.clone());
+                // A snapshot in inference mode: a clone would share the batch-norm running statistics,
+                // which later epochs keep updating.
+                s.best = Some(s.net.valid());
             }
             s.epoch += 1;
             if let Some(dir) = &self.checkpoint {
@@ -530,12 +622,13 @@ impl Model {
                 break;
             }
         }
-        let best = s.best.unwrap_or(s.net).valid();
+        let best = s.best.unwrap_or_else(|| s.net.valid());
         Ok(Trained {
             net: best,
             config: c.clone(),
             history: s.history.df()?,
             normaliser: self.normaliser,
+            inputs: None,
             device: self.device,
         })
     }
@@ -586,7 +679,10 @@ impl Model {
         let bytes = s.optimizer.into_bytes().map_err(|e| Error::model(dir, e.to_string()))?;
         write_atomic(&dir.join("optimizer.bpk"), |f| std::io::Write::write_all(f, &bytes))?;
         write_csv(&dir.join("history.csv"), &s.history.df()?)?;
-        Checkpoint { config: self.config.clone(), schedule: s.schedule.clone(), epochs_done: s.epoch }.write(dir)
+        ModelFile { config: self.config.clone() }.write(dir)?;
+        // Last: the state names an epoch whose files are all written.
+        let stopped = s.schedule.stopped();
+        TrainingState { epochs_done: s.epoch, stopped, schedule: s.schedule.clone() }.write(dir)
     }
 }
 
@@ -596,12 +692,19 @@ struct RunState {
     optimizer: ModuleOptimizer,
     schedule: Schedule,
     history: History,
+    /// The best epoch's network, in inference mode.
     best: Option<Net>,
     epoch: usize,
 }
 
+/// The training state's file in a checkpoint folder.
+const STATE_FILE: &str = "state.json";
+
 /// The files a completed epoch leaves in a checkpoint folder, all of which [`Model::resume`] reads.
-const CHECKPOINT_FILES: [&str; 5] = ["model.json", "last.bpk", "best.bpk", "optimizer.bpk", "history.csv"];
+/// The settings of a saved model or checkpoint.
+pub const MODEL_FILE: &str = "model.json";
+
+const CHECKPOINT_FILES: [&str; 6] = [MODEL_FILE, STATE_FILE, "last.bpk", "best.bpk", "optimizer.bpk", "history.csv"];
 
 /// The params keys that fix the network's shape (`model`, `filters`, the number of `bands`) or what
 /// its inputs are (which `bands`, the patch geometry, the normalisation). A resumed run takes the
@@ -625,10 +728,11 @@ fn resumable(dir: &Path) -> Result<()> {
     }
 }
 
-/// Check, before any expensive work, that the checkpoint in `dir` can be resumed with `params`: an
-/// epoch has completed there, and the [`NETWORK_KEYS`] of `params` equal those it was trained with
-/// (its `params.toml`). The error names each difference, saved value and params value.
-pub fn check_resume(dir: &Path, params: &Params) -> Result<()> {
+/// Check, before any expensive work, that the checkpoint in `dir` can be resumed with `params` (the
+/// params file's `Params`, or any value that serialises to its keys): an epoch has completed there,
+/// and the [`NETWORK_KEYS`] of `params` equal those it was trained with (its `params.toml`). The
+/// error names each difference, saved value and params value.
+pub fn check_resume(dir: &Path, params: &impl Serialize) -> Result<()> {
     resumable(dir)?;
     let path = dir.join("params.toml");
     let not_ours = |why: String| {
@@ -660,25 +764,62 @@ pub fn check_resume(dir: &Path, params: &Params) -> Result<()> {
     }
 }
 
-/// `model.json`: the settings and where the schedule stands.
+/// `model.json`: the model's settings, written by the checkpoints and [`Trained::save`]. (Folders
+/// written before `state.json` existed also hold the schedule here; it is ignored.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Checkpoint {
+struct ModelFile {
     config: TrainConfig,
-    schedule: Schedule,
-    epochs_done: usize,
 }
 
-impl Checkpoint {
+impl ModelFile {
     fn write(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::model(dir, e.to_string()))?;
-        write_atomic(&dir.join("model.json"), |f| std::io::Write::write_all(f, text.as_bytes()))
+        write_json(dir, MODEL_FILE, self)
     }
 
     fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("model.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::model(&path, format!("not a model.json written by xcluster train: {e}")))
+        read_json(dir, MODEL_FILE)
+    }
+}
+
+/// `state.json`: where a run stands after its last completed epoch; written by the trainer's
+/// checkpoints only, read by [`Model::resume`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainingState {
+    /// Epochs completed.
+    epochs_done: usize,
+    /// Early stopping had fired (for the reader: resuming recomputes it from the schedule's wait and
+    /// `model.json`'s patience).
+    stopped: bool,
+    /// Best validation loss and its epoch, waits, learning rate.
+    schedule: Schedule,
+}
+
+impl TrainingState {
+    fn write(&self, dir: &Path) -> Result<()> {
+        write_json(dir, STATE_FILE, self)
+    }
+
+    fn read(dir: &Path) -> Result<Self> {
+        read_json(dir, STATE_FILE)
+    }
+}
+
+fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::model(dir.join(name), e.to_string()))?;
+    write_atomic(&dir.join(name), |f| std::io::Write::write_all(f, text.as_bytes()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T> {
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("not a {name} written by xcluster train: {e}")))
+}
+
+/// Remove `path` if it exists.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
     }
 }
 
@@ -756,15 +897,30 @@ impl History {
     }
 }
 
-/// A trained network with its settings, history and (if attached) normaliser.
+/// A trained network with its settings, history and (if attached) normaliser and input geometry.
 #[derive(Debug, Clone)]
 pub struct Trained {
     net: Net,
     config: TrainConfig,
     history: DataFrame,
     normaliser: Option<Normaliser>,
+    inputs: Option<Inputs>,
     device: Device,
 }
+
+/// The patches a network was trained on (saved as `inputs.json`): scanning cuts the same. The bands
+/// and their order are the normaliser's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Patch side in pixels.
+    pub size: u32,
+    /// Patch pixel in arcmin.
+    pub pixel_arcmin: f64,
+    /// The label rule of the training data (the disks of the true masks in figures).
+    pub disk: Disk,
+}
+
+const INPUTS_FILE: &str = "inputs.json";
 
 impl Trained {
     /// One row per epoch: epoch, loss, dice, precision, recall, iou, lr, val_loss, val_dice,
@@ -788,19 +944,67 @@ impl Trained {
     pub fn normaliser(&self) -> Option<&Normaliser> {
         self.normaliser.as_ref()
     }
+    /// The patch geometry and label rule it was trained with, when known (trained by
+    /// [`Model::fit`] or loaded from a folder that has `inputs.json`).
+    pub fn inputs(&self) -> Option<&Inputs> {
+        self.inputs.as_ref()
+    }
 
-    /// Write `weights.bpk`, `model.json`, `history.csv` (and `normaliser.json`) to `dir`.
+    pub(crate) fn with_inputs(mut self, size: u32, pixel_arcmin: f64, disk: Disk) -> Self {
+        self.inputs = Some(Inputs { size, pixel_arcmin, disk });
+        self
+    }
+
+    /// The normaliser, or an error saying how to get a model that has one.
+    pub(crate) fn inputs_normaliser(&self) -> Result<&Normaliser> {
+        self.normaliser.as_ref().ok_or_else(|| {
+            Error::param(
+                "model",
+                "this model has no normaliser, so it cannot tell what its inputs must be: train it with \
+                 `Model::fit(&data)` or load a folder written by `xcluster train`",
+            )
+        })
+    }
+
+    /// Error unless `bands` are this model's, by name and in order.
+    pub fn check_bands(&self, bands: &[Band]) -> Result<()> {
+        let mine = self.inputs_normaliser()?.bands();
+        let names = |b: &[Band]| b.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
+        ensure_param!(
+            mine == bands,
+            "bands",
+            "the model was trained on [{}] but the patches have [{}]: cut them with the model's bands, in its order",
+            names(mine),
+            names(bands)
+        );
+        Ok(())
+    }
+
+    /// `sampler`'s settings with this model's bands and, when known, its patch geometry.
+    pub(crate) fn scan_sampler(&self, sampler: &PatchSampler) -> Result<PatchSampler> {
+        let bands = self.inputs_normaliser()?.bands();
+        let sampler = sampler.clone().bands(bands);
+        Ok(match &self.inputs {
+            Some(i) => sampler.size(i.size).pixel_arcmin(i.pixel_arcmin),
+            None => sampler,
+        })
+    }
+
+    /// Write `weights.bpk`, `model.json` (the settings), `history.csv` (and `normaliser.json`) to `dir`.
+    /// No training state: saving into a checkpoint folder leaves its `state.json`, so
+    /// [`Model::resume`] still continues that run where it was.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         save_weights(&self.net, &dir.join("weights.bpk"))?;
-        let epochs = self.history.height();
-        let schedule =
-            Schedule::new(self.config.patience, self.config.lr_patience, self.config.lr_factor, self.config.lr);
-        Checkpoint { config: self.config.clone(), schedule, epochs_done: epochs }.write(dir)?;
+        ModelFile { config: self.config.clone() }.write(dir)?;
         write_csv(&dir.join("history.csv"), &self.history)?;
         if let Some(n) = &self.normaliser {
             n.save(dir.join("normaliser.json"))?;
+        }
+        if let Some(i) = &self.inputs {
+            let text = serde_json::to_string_pretty(i).map_err(|e| Error::model(dir, e.to_string()))?;
+            write_atomic(&dir.join(INPUTS_FILE), |f| std::io::Write::write_all(f, text.as_bytes()))?;
         }
         Ok(())
     }
@@ -809,7 +1013,7 @@ impl Trained {
     /// default device.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let saved = Checkpoint::read(dir)?;
+        let saved = ModelFile::read(dir)?;
         let weights =
             ["weights.bpk", "best.bpk"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| {
                 Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
@@ -817,8 +1021,20 @@ impl Trained {
         let net = load_weights(saved.config.net.init(&default_device())?, &weights)?;
         let history = History::read(&dir.join("history.csv"))?.df()?;
         let normaliser = load_normaliser(dir)?;
-        Ok(Self { net, config: saved.config, history, normaliser, device: default_device() })
+        let inputs = load_inputs(dir)?;
+        Ok(Self { net, config: saved.config, history, normaliser, inputs, device: default_device() })
     }
+}
+
+/// The input geometry saved in a model folder, if there is one (a corrupt one is an error).
+fn load_inputs(dir: &Path) -> Result<Option<Inputs>> {
+    let path = dir.join(INPUTS_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let inputs = serde_json::from_str(&text).map_err(|e| Error::model(&path, format!("not an inputs.json: {e}")))?;
+    Ok(Some(inputs))
 }
 
 /// The normaliser saved in a model folder, if there is one (a corrupt one is an error).

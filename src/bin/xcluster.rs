@@ -7,10 +7,11 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use xcluster::bench::{self, BenchSizes, PatchBenchSizes};
-use xcluster::catalog::{Catalogs, ClusterSet};
+use xcluster::catalog::ClusterSet;
+use xcluster::chain::Cover;
 use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
-use xcluster::pipeline;
+use xcluster::pipeline::{self, Job};
 
 /// Every command prints through this `println!`, which shadows std's: a failed write to stdout
 /// returns from the calling function as [`xcluster::Error::Stdout`] instead of panicking with a
@@ -81,6 +82,23 @@ enum Command {
         #[arg(long, conflicts_with_all = ["shard", "tiles", "full_sky"])]
         merge: bool,
     },
+    /// Search tiles with the multi-frequency matched filter (the `mmf_*` params, on the HFI bands of
+    /// `bands`): writes files/mmf_sightings[.shard-i-of-N].parquet and (unsharded, or with --merge)
+    /// files/mmf_detections.{parquet,csv}.
+    Mmf {
+        /// Tiles to search (nside-2 RING pixels), e.g. `6,7`; default: the test tiles.
+        #[arg(long, value_delimiter = ',', conflicts_with = "full_sky")]
+        tiles: Vec<u32>,
+        /// Search all 48 tiles.
+        #[arg(long)]
+        full_sky: bool,
+        /// Search only the tiles t with t mod N = i (Slurm array task / MPI rank i of N).
+        #[arg(long, value_parser = parse_shard, value_name = "i/N")]
+        shard: Option<(u32, u32)>,
+        /// Merge the sightings of every shard into detections (run once all shards are done).
+        #[arg(long, conflicts_with_all = ["shard", "tiles", "full_sky"])]
+        merge: bool,
+    },
     /// Run the whole pipeline: sky → tiles → patches → normalise → train → scan the test tiles →
     /// detect → cross-match → evaluate, printing the summary tables and writing every output.
     Run,
@@ -107,9 +125,82 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
     },
+    /// Run SQL over the latest run's outputs (detections, summary, sightings, evaluation tables, the
+    /// catalogs): e.g. `xcluster query "SELECT id, glon, glat, peak FROM detections WHERE class = 'unknown'"`.
+    /// Column and table names are SQL-safe: lower case, `-` → `_` (`planck_no_z_name`).
+    Query {
+        /// The SQL query (polars SQL: SELECT … FROM … JOIN … WHERE … GROUP BY … ORDER BY … LIMIT).
+        sql: Option<String>,
+        /// The run folder `output/<dataset>/<date>` (default: the latest with detections).
+        #[arg(long, value_name = "DIR")]
+        run: Option<PathBuf>,
+        /// Write the result to FILE (format from the extension: `.csv .parquet .fits .vot .reg`).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// List the tables and their columns instead of running a query.
+        #[arg(long)]
+        tables: bool,
+    },
+    /// Join a catalog file (CSV, Parquet, FITS, VOTable) by position with the latest run's detections,
+    /// without retraining: every detection, the catalog's columns suffixed `_<catalog>`, and `sep_arcmin_<catalog>`.
+    Crossmatch {
+        /// The catalog file.
+        #[arg(long, value_name = "FILE")]
+        catalog: PathBuf,
+        /// Match radius, arcmin.
+        #[arg(long, default_value_t = 5.0)]
+        radius: f64,
+        /// `nearest` (each detection's nearest object), `all` (every pair), `one-to-one`.
+        #[arg(long, default_value = "nearest", value_parser = parse_mode)]
+        mode: xcluster::catalog::Match,
+        /// Keep only detections with a match.
+        #[arg(long)]
+        inner: bool,
+        /// Name of the catalog (the suffix of its columns; default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Column of the object name.
+        #[arg(long = "name-column", value_name = "COL")]
+        name_column: Option<String>,
+        /// Column of the right ascension (degrees, or sexagesimal hours as text).
+        #[arg(long, value_name = "COL")]
+        ra: Option<String>,
+        /// Column of the declination (degrees, or sexagesimal degrees as text).
+        #[arg(long, value_name = "COL")]
+        dec: Option<String>,
+        /// Column of the Galactic longitude, degrees.
+        #[arg(long, value_name = "COL")]
+        glon: Option<String>,
+        /// Column of the Galactic latitude, degrees.
+        #[arg(long, value_name = "COL")]
+        glat: Option<String>,
+        /// The run folder `output/<dataset>/<date>` (default: the latest with detections).
+        #[arg(long, value_name = "DIR")]
+        run: Option<PathBuf>,
+        /// Write the joined table to FILE (format from the extension).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write the latest run's detections (or a query's result) as csv, parquet, fits, votable or a
+    /// DS9/Aladin region file (reg).
+    Export {
+        /// csv, parquet, fits, votable or reg.
+        #[arg(long)]
+        format: String,
+        /// The file to write (default: `files/detections.<ext>` of the run).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Export this query's result instead of the detections.
+        #[arg(long, value_name = "SQL")]
+        sql: Option<String>,
+        /// The run folder `output/<dataset>/<date>` (default: the latest with detections).
+        #[arg(long, value_name = "DIR")]
+        run: Option<PathBuf>,
+    },
     /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS), `patches`
     /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory), `sky` (synthesis),
-    /// `real` (reading 7 Planck-format nside-2048 maps: seconds, peak memory), `train`, `detect`.
+    /// `real` (reading 7 Planck-format nside-2048 maps: seconds, peak memory), `train`, `detect`,
+    /// `query` (SQL, positional joins, a cone filter and a FITS export on 10⁶ rows).
     Bench {
         /// Which benchmark.
         #[arg(value_enum, default_value = "foundation")]
@@ -140,6 +231,7 @@ enum BenchKind {
     Real,
     Train,
     Detect,
+    Query,
 }
 
 fn main() -> ExitCode {
@@ -200,9 +292,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
         Command::Train { resume } => train(&params, resume)?,
         Command::Predict { tiles, full_sky, shard, merge } => predict(&params, tiles, full_sky, shard, merge)?,
+        Command::Mmf { tiles, full_sky, shard, merge } => mmf(&params, tiles, full_sky, shard, merge)?,
         Command::Fetch { names, to, list, manifest } => return fetch(&params, &names, to.as_deref(), list, manifest),
         Command::Run => return run(&params),
         Command::Synth { out } => synth(&params, &out)?,
+        Command::Query { sql, run, out, tables } => query(&params, sql.as_deref(), run, out, tables)?,
+        Command::Crossmatch { catalog, radius, mode, inner, name, name_column, ra, dec, glon, glat, run, out } => {
+            let map = column_map(name_column, ra, dec, glon, glat);
+            crossmatch(&params, &catalog, radius, mode, inner, name, &map, run, out)?
+        }
+        Command::Export { format, out, sql, run } => export(&params, &format, out, sql.as_deref(), run)?,
         Command::Bench { what, quick, model, batch, bands, steps } => match what {
             BenchKind::Train => bench_train(model.as_deref(), batch, bands, steps)?,
             other => bench_cmd(other, quick)?,
@@ -221,14 +320,12 @@ fn init(file: &Path, force: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn catalogs(params: &Params) -> anyhow::Result<()> {
-    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
-    dirs.create()?;
-    let cats = Catalogs::from_params(params)?;
-    let stage = pipeline::catalog_stage(params, &cats, &dirs)?;
+    let job = Job::new(params)?;
+    let stage = job.catalog_stage()?;
     println!("{}", stage.summary);
     let tiling = params.tiling()?;
     for dataset in ClusterSet::ALL {
-        let counts = pipeline::split_counts(&cats.dataset(dataset)?.with_tiles(&tiling)?)?;
+        let counts = pipeline::split_counts(&job.catalogs().dataset(dataset)?.with_tiles(&tiling)?)?;
         let splits = counts.column("split")?.str()?.clone();
         let n = counts.column("clusters")?.u32()?.clone();
         let per_split: Vec<String> =
@@ -240,7 +337,7 @@ fn catalogs(params: &Params) -> anyhow::Result<()> {
             per_split.join(", ")
         );
     }
-    println!("wrote {} (dataset {})", dirs.files.join("dataset_clusters.csv").display(), params.dataset);
+    println!("wrote {} (dataset {})", job.dirs().files.join("dataset_clusters.csv").display(), params.dataset);
     Ok(())
 }
 
@@ -258,11 +355,8 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     if let Some(n) = nodes {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
     }
-    params.validate()?;
-    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
-    dirs.create()?;
-    let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::dataset_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, shard, true)?;
+    let job = Job::new(params)?;
+    let stage = job.dataset_stage(&job.sky()?, shard)?;
     println!("{}", stage.normaliser.df()?);
     println!("{}", stage.summary);
     for f in &stage.files {
@@ -272,18 +366,16 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
 }
 
 fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
-    params.validate()?;
-    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
-    dirs.create()?;
+    let job = Job::new(params)?;
     if resume {
         // Before the sky is built: a wrong resume should not cost minutes.
-        xcluster::train::check_resume(&pipeline::model_dir(params, &dirs), params)?;
+        job.check_resume()?;
     }
-    let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::train_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, resume, true)?;
+    let data = job.data(&job.sky()?)?;
+    let stage = if resume { job.resume(&data)? } else { job.train(&data)? };
     println!("{}", stage.trained.history());
     println!(
-        "wrote {} (weights.bpk, model.json, history.csv, normaliser.json; checkpoints to resume)",
+        "wrote {} (weights.bpk, model.json, inputs.json, history.csv, normaliser.json; checkpoints to resume)",
         stage.dir.display()
     );
     Ok(())
@@ -296,27 +388,27 @@ fn predict(
     shard: Option<(u32, u32)>,
     merge: bool,
 ) -> anyhow::Result<()> {
-    params.validate()?;
-    let dirs = OutputDirs::resolve(params, chrono::Local::now().date_naive())?;
-    dirs.create()?;
+    let job = Job::new(params)?;
     if merge {
-        let (det, files) = pipeline::merge_shards(&dirs)?;
+        let (det, files) = job.merge_shards()?;
         println!("{}", det.df());
         for f in &files {
             println!("wrote {}", f.display());
         }
         return Ok(());
     }
-    let tiles = match (full_sky, tiles.is_empty()) {
-        (true, _) => (0..48).collect(),
-        (false, true) => params.tiling()?.tiles(xcluster::tiles::Split::Test),
-        (false, false) => tiles,
+    let cover = match (full_sky, tiles.is_empty()) {
+        (true, _) => Cover::full_sky(),
+        (false, true) => Cover::test(),
+        (false, false) => Cover::tiles(&tiles),
     };
-    if let Some(bad) = tiles.iter().find(|&&t| t >= 48) {
-        bail!("--tiles: {bad} is not a tile (0…47)");
-    }
-    let sky = pipeline::load_sky(params, true)?;
-    let stage = pipeline::predict_stage(params, &sky, &Catalogs::from_params(params)?, &dirs, &tiles, shard, true)?;
+    let cover = match shard {
+        Some((i, n)) => cover.shard(i, n),
+        None => cover,
+    };
+    cover.resolve(&params.tiling()?)?;
+    let trained = job.trained()?;
+    let stage = job.predict(&trained, &job.sampled(&job.sky()?)?, cover)?;
     println!("{} patches scanned, {} sightings", stage.patches, stage.sightings.height());
     if let Some(det) = &stage.detections {
         println!("{}", det.df());
@@ -324,6 +416,177 @@ fn predict(
     for f in &stage.files {
         println!("wrote {}", f.display());
     }
+    Ok(())
+}
+
+fn mmf(params: &Params, tiles: Vec<u32>, full_sky: bool, shard: Option<(u32, u32)>, merge: bool) -> anyhow::Result<()> {
+    let job = Job::new(params)?;
+    if merge {
+        let (det, files) = job.merge_mmf_shards()?;
+        println!("{}", det.df());
+        for f in &files {
+            println!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
+    let cover = match (full_sky, tiles.is_empty()) {
+        (true, _) => Cover::full_sky(),
+        (false, true) => Cover::test(),
+        (false, false) => Cover::tiles(&tiles),
+    };
+    let cover = match shard {
+        Some((i, n)) => cover.shard(i, n),
+        None => cover,
+    };
+    cover.resolve(&params.tiling()?)?;
+    let stage = job.mmf(&job.sky()?, cover)?;
+    println!("tiles {:?} searched in {:.1} s, {} sightings", stage.tiles, stage.seconds, stage.sightings.height());
+    if let Some(det) = &stage.detections {
+        println!("{}", det.df());
+    }
+    for f in &stage.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn parse_mode(s: &str) -> Result<xcluster::catalog::Match, String> {
+    use xcluster::catalog::Match;
+    match s.to_lowercase().replace('_', "-").as_str() {
+        "nearest" => Ok(Match::Nearest),
+        "all" => Ok(Match::All),
+        "one-to-one" | "onetoone" => Ok(Match::OneToOne),
+        _ => Err(format!("unknown mode {s:?}; allowed: nearest, all, one-to-one")),
+    }
+}
+
+/// The run folder: `--run DIR`, or the latest with detections for the params' dataset.
+fn run_dir(params: &Params, run: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match run {
+        Some(dir) => dir,
+        None => xcluster::query::latest_run(params)?,
+    })
+}
+
+/// The tables of a run folder and the params' catalogs.
+fn run_tables(params: &Params, dir: &Path) -> anyhow::Result<xcluster::query::Tables> {
+    let cats = xcluster::catalog::Catalogs::from_params(params)?;
+    Ok(xcluster::query::Tables::from_run(dir)?.with_catalogs(&cats)?)
+}
+
+fn query(
+    params: &Params,
+    sql: Option<&str>,
+    run: Option<PathBuf>,
+    out: Option<PathBuf>,
+    tables: bool,
+) -> anyhow::Result<()> {
+    let dir = run_dir(params, run)?;
+    let t = run_tables(params, &dir)?;
+    if tables {
+        let df = t.df()?;
+        for (name, cols) in df.column("table")?.str()?.iter().zip(df.column("columns")?.str()?.iter()) {
+            println!("{}: {}", name.unwrap_or(""), cols.unwrap_or(""));
+        }
+        return Ok(());
+    }
+    let Some(sql) = sql else {
+        bail!("give a query: xcluster query \"SELECT … FROM detections\" (or --tables to list the tables)")
+    };
+    let df = t.sql(sql)?;
+    eprintln!("run: {}", dir.display());
+    println!("{df}");
+    if let Some(out) = out {
+        println!("wrote {} ({} rows)", xcluster::export::export(&df, &out)?.display(), df.height());
+    }
+    Ok(())
+}
+
+fn column_map(
+    name: Option<String>,
+    ra: Option<String>,
+    dec: Option<String>,
+    glon: Option<String>,
+    glat: Option<String>,
+) -> xcluster::catalog::ColumnMap {
+    let mut map = xcluster::catalog::ColumnMap::auto();
+    if let Some(c) = name {
+        map = map.name(&c);
+    }
+    if let Some(c) = ra {
+        map = map.ra(&c);
+    }
+    if let Some(c) = dec {
+        map = map.dec(&c);
+    }
+    if let Some(c) = glon {
+        map = map.glon(&c);
+    }
+    if let Some(c) = glat {
+        map = map.glat(&c);
+    }
+    map
+}
+
+#[allow(clippy::too_many_arguments)]
+fn crossmatch(
+    params: &Params,
+    catalog: &Path,
+    radius: f64,
+    mode: xcluster::catalog::Match,
+    inner: bool,
+    name: Option<String>,
+    map: &xcluster::catalog::ColumnMap,
+    run: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use xcluster::join::{join_position, PositionJoin};
+    let name = name.unwrap_or_else(|| {
+        let file = catalog.file_name().and_then(|f| f.to_str()).unwrap_or("catalog");
+        file.split('.').next().unwrap_or(file).to_string()
+    });
+    let cat = xcluster::catalog::Catalog::from_file(catalog, &name, map)?;
+    let dir = run_dir(params, run)?;
+    let files = xcluster::query::run_files(&dir)?;
+    let detections = xcluster::catalog::read_parquet(&files.join("detections.parquet"))?;
+    let mut how = PositionJoin::new(radius, mode).suffix(&format!("_{}", xcluster::query::sql_name(&name)));
+    if inner {
+        how = how.inner();
+    }
+    let joined = join_position(&detections, cat.df(), &how)?;
+    let sep = format!("sep_arcmin_{}", xcluster::query::sql_name(&name));
+    let matched = joined.column(&sep)?.len() - joined.column(&sep)?.null_count();
+    eprintln!("run: {}", dir.display());
+    println!("{joined}");
+    println!(
+        "{} detections, {} catalog objects ({name}), {matched} matches within {radius}′",
+        detections.height(),
+        cat.len()
+    );
+    if let Some(out) = out {
+        println!("wrote {}", xcluster::export::export(&joined, &out)?.display());
+    }
+    Ok(())
+}
+
+fn export(
+    params: &Params,
+    format: &str,
+    out: Option<PathBuf>,
+    sql: Option<&str>,
+    run: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use xcluster::export::{export_as, Format};
+    let format: Format = format.parse()?;
+    let dir = run_dir(params, run)?;
+    let files = xcluster::query::run_files(&dir)?;
+    let (df, table) = match sql {
+        Some(q) => (run_tables(params, &dir)?.sql(q)?, "query"),
+        None => (xcluster::catalog::read_parquet(&files.join("detections.parquet"))?, "detections"),
+    };
+    let out = out.unwrap_or_else(|| files.join(format!("{table}.{}", format.extension())));
+    export_as(&df, &out, format, table)?;
+    println!("wrote {} ({} rows, {})", out.display(), df.height(), format);
     Ok(())
 }
 
@@ -456,13 +719,38 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     println!("outputs: {}", report.dirs.root.display());
     println!("clusters of dataset {} per split:\n{}", params.dataset, report.split_counts);
     println!("training history ({}):\n{}", report.train.dir.display(), report.train.trained.history());
-    println!("test tiles: {} patches scanned, {} sightings", report.predict.patches, report.predict.sightings.height());
+    println!("test tiles: {} patches scanned, {} sightings", report.patches, report.sightings.height());
     println!("detections, cross-matched:\n{}", report.matched.detections());
     println!("per catalog:\n{}", report.matched.summary());
     println!("results.txt:\n{}", report.matched.results_txt());
     if let Some(e) = &report.evaluation {
         println!("against the injected clusters (synthetic sky):\n{}", e.summary());
         println!("completeness by M500 (1e14 Msun):\n{}", e.completeness_by("m500")?);
+    }
+    if let Some(c) = &report.comparison {
+        println!("U-Net vs matched filter vs combined (U-Net positions ranked by MMF S/N), same footprint and truth:");
+        let t = c.table();
+        let f = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.f64().ok()?.get(k));
+        let u = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.u32().ok()?.get(k)).unwrap_or(0);
+        let pct = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{:.2}", v));
+        println!(
+            "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
+            "detector", "operating point", "detections", "purity", "completeness", "compl. M500 >= 6e14"
+        );
+        for k in 0..t.height() {
+            let name = t.column("detector").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
+            let op = t.column("operating_point").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
+            println!(
+                "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
+                name.unwrap_or_default(),
+                op.unwrap_or_default(),
+                u("n_detections", k),
+                pct(f("purity", k)),
+                format!("{} ({}/{})", pct(f("completeness", k)), u("n_found", k), u("n_injected", k)),
+                format!("{} ({}/{})", pct(f("completeness_massive", k)), u("found_massive", k), u("n_massive", k)),
+            );
+        }
+        println!("injected clusters on the footprint, by who found them:\n{}", c.found_by());
     }
     let names: Vec<String> =
         report.files.iter().filter_map(|f| f.strip_prefix(files).ok()).map(|f| f.display().to_string()).collect();
@@ -489,6 +777,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         BenchKind::Real => bench::run_real(if quick { &[256] } else { &[2048] }, row)?,
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
         BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
+        BenchKind::Query => xcluster::query::run_bench(if quick { 10_000 } else { 1_000_000 }, row)?,
     };
     bar.finish_and_clear();
     println!("{df}");

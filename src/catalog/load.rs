@@ -218,3 +218,87 @@ fn read_strings(
         })
         .collect())
 }
+
+/// Read a table by its extension: `.csv`, `.parquet`/`.pq`, `.fits`/`.fit`/`.fits.gz`/`.fit.gz`
+/// (the first table extension), `.vot`/`.votable`/`.xml` (VOTable, TABLEDATA).
+pub fn read_table(path: &Path) -> Result<DataFrame> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_lowercase();
+    let ends = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
+    if ends(&[".csv"]) {
+        read_csv(path)
+    } else if ends(&[".parquet", ".pq"]) {
+        read_parquet(path)
+    } else if ends(&[".fits", ".fit", ".fits.gz", ".fit.gz", ".fz"]) {
+        read_fits_table(path)
+    } else if ends(&[".vot", ".votable", ".xml"]) {
+        super::read_votable(path)
+    } else {
+        Err(Error::catalog(
+            path.display().to_string(),
+            "unknown table format: the name must end in .csv, .parquet, .fits (.fit, .fits.gz) or .vot (.votable, .xml)",
+        ))
+    }
+}
+
+/// An angle written as text, in degrees: a decimal number (degrees), or sexagesimal
+/// `d:m:s`, `d m s`, `dᵈmᵐsˢ` / `dhms` forms (`12:30:49.4`, `+12 23 28`, `12h30m49.4s`, `-05d12m`),
+/// in hours when `hours` (RA: × 15) and degrees otherwise. `None` when it is not an angle.
+///
+/// ```
+/// use xcluster::catalog::parse_angle;
+/// assert_eq!(parse_angle("187.5", true), Some(187.5));
+/// assert!((parse_angle("12:30:00", true).unwrap() - 187.5).abs() < 1e-12);
+/// assert!((parse_angle("-00 30 00", false).unwrap() + 0.5).abs() < 1e-12);
+/// assert!((parse_angle("12h30m36s", true).unwrap() - 187.65).abs() < 1e-12);
+/// assert_eq!(parse_angle("12:75:00", true), None);
+/// ```
+pub fn parse_angle(text: &str, hours: bool) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(v) = t.parse::<f64>() {
+        return v.is_finite().then_some(v);
+    }
+    let (negative, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let parts: Vec<&str> = rest
+        .split(|c: char| c == ':' || c.is_whitespace() || "hmsd°'\"′″".contains(c))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() || parts.len() > 3 {
+        return None;
+    }
+    let nums: Vec<f64> =
+        parts.iter().map(|p| p.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)).collect::<Option<_>>()?;
+    if nums.iter().skip(1).any(|&v| v >= 60.0) {
+        return None;
+    }
+    let value = nums.iter().zip([1.0, 60.0, 3600.0]).map(|(v, d)| v / d).sum::<f64>();
+    let value = if hours { value * 15.0 } else { value };
+    Some(if negative { -value } else { value })
+}
+
+/// The values of text column `column` as angles in degrees ([`parse_angle`]; `hours` for RA).
+/// An empty value is missing; anything else that is not an angle is an error naming the row.
+pub(crate) fn angle_values(catalog: &str, df: &DataFrame, column: &str, hours: bool) -> Result<Vec<Option<f64>>> {
+    let c = df.column(column)?;
+    c.str()?
+        .iter()
+        .enumerate()
+        .map(|(row, v)| match v.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => parse_angle(s, hours).map(Some).ok_or_else(|| {
+                Error::catalog(
+                    catalog,
+                    format!(
+                        "column {column:?} row {row}: {s:?} is not an angle (decimal degrees, or sexagesimal {})",
+                        if hours { "hours h:m:s" } else { "degrees d:m:s" }
+                    ),
+                )
+            }),
+        })
+        .collect()
+}

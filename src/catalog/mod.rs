@@ -21,6 +21,7 @@
 mod crossmatch;
 mod load;
 mod real;
+mod votable;
 
 use std::fmt;
 use std::io::Cursor;
@@ -30,8 +31,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use crossmatch::{crossmatch, Match};
-pub use load::{read_csv, read_fits_table, read_parquet, ColumnMap};
+pub use load::{parse_angle, read_csv, read_fits_table, read_parquet, read_table, ColumnMap};
 pub use real::{contaminants, RealCatalog};
+pub use votable::read_votable;
 
 use crate::error::{named_enum, Error, Result};
 use crate::sky::{galactic_to_icrs, icrs_to_galactic};
@@ -58,7 +60,15 @@ impl Catalog {
         let cols = Resolved::new(name, &raw, map)?;
         let n = raw.height();
         let get = |key: &str| -> Result<Option<Vec<Option<f64>>>> {
-            cols.get(key).map(|c| f64_values(name, &raw, c)).transpose()
+            cols.get(key)
+                .map(|c| match (key, raw.column(c)?.dtype()) {
+                    // Text positions: decimal degrees, or sexagesimal (RA in hours, Dec in degrees).
+                    ("ra" | "dec" | "glon" | "glat", DataType::String) => {
+                        load::angle_values(name, &raw, c, key == "ra")
+                    }
+                    _ => f64_values(name, &raw, c),
+                })
+                .transpose()
         };
         let (ra, dec, glon, glat) = match (get("ra")?.zip(get("dec")?), get("glon")?.zip(get("glat")?)) {
             (Some((ra, dec)), Some((glon, glat))) => (ra, dec, glon, glat),
@@ -135,6 +145,22 @@ impl Catalog {
     /// Load the first table extension of a FITS file as catalog `name`.
     pub fn from_fits(path: impl AsRef<Path>, name: &str, map: &ColumnMap) -> Result<Self> {
         Self::from_df(name, read_fits_table(path.as_ref())?, map)
+    }
+
+    /// Load a VOTable (TABLEDATA serialisation, the first TABLE) as catalog `name`.
+    pub fn from_votable(path: impl AsRef<Path>, name: &str, map: &ColumnMap) -> Result<Self> {
+        Self::from_df(name, read_votable(path.as_ref())?, map)
+    }
+
+    /// Load a CSV, Parquet, FITS (binary table) or VOTable file, chosen by its extension (`.csv`,
+    /// `.parquet`/`.pq`, `.fits`/`.fit`/`.fits.gz`, `.vot`/`.votable`/`.xml`), as catalog `name`.
+    pub fn from_file(path: impl AsRef<Path>, name: &str, map: &ColumnMap) -> Result<Self> {
+        Self::from_df(name, read_table(path.as_ref())?, map)
+    }
+
+    /// The rows where `mask` holds, under the same name (every column, `catalog` included, kept).
+    pub(crate) fn retain(&self, mask: &BooleanChunked) -> Result<Catalog> {
+        Ok(Catalog { name: self.name.clone(), df: self.df.filter(mask)? })
     }
 
     /// The catalog's name.
@@ -349,6 +375,8 @@ named_enum!(ClusterSet, "dataset");
 #[derive(Debug, Clone, Default)]
 pub struct Catalogs {
     catalogs: Vec<Catalog>,
+    /// Sources that mimic clusters (PCCS2, PGCC on the Planck sky): see [`Catalogs::with_contaminants`].
+    contaminants: Vec<Catalog>,
 }
 
 /// (name, CSV text, column map) of the shipped catalogs.
@@ -391,7 +419,7 @@ impl Catalogs {
                 Ok(cat)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Catalogs { catalogs })
+        Ok(Catalogs { catalogs, contaminants: Vec::new() })
     }
 
     /// Add (or replace, by name) a catalog.
@@ -399,6 +427,24 @@ impl Catalogs {
         self.catalogs.retain(|c| c.name != catalog.name);
         self.catalogs.push(catalog);
         self
+    }
+
+    /// Set the contaminant catalogs (infrared and radio sources, cold clumps) a cross-match of a real
+    /// sky flags detections with; on the synthetic sky its own sources are used instead.
+    pub fn with_contaminants(mut self, contaminants: Vec<Catalog>) -> Self {
+        self.contaminants = contaminants;
+        self
+    }
+
+    /// The contaminant catalogs set with [`Catalogs::with_contaminants`] (none for the built-ins).
+    pub fn contaminants(&self) -> &[Catalog] {
+        &self.contaminants
+    }
+
+    /// The cluster catalogs detections are cross-matched with, in the original's order: PSZ2 with and
+    /// without redshift, MCXC, RM50, RM30.
+    pub fn known(&self) -> Result<Vec<&Catalog>> {
+        Ok(vec![self.planck_z()?, self.planck_no_z()?, self.mcxc()?, self.rm50()?, self.rm30()?])
     }
 
     /// The catalog called `name`; the error lists the names there are.

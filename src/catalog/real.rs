@@ -15,7 +15,6 @@ use super::{Catalog, Catalogs, ColumnMap, Match};
 use crate::crossmatch::CLUSTER_RADIUS_ARCMIN;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::params::{CatalogSource, Params};
 use crate::sky::Band;
 
 /// A published catalog xcluster reads, and how its columns map to ours.
@@ -132,15 +131,6 @@ fn located(manifest: &Manifest, dir: &Path, reader: RealCatalog, band: Option<Ba
 }
 
 impl Catalogs {
-    /// The cluster catalogs of the params file: the shipped ones (`catalogs = "builtin"`) or those
-    /// prepared from the files in `catalog_path` (`catalogs = "fetched"`, see [`Catalogs::fetched`]).
-    pub fn from_params(params: &Params) -> Result<Self> {
-        match params.catalogs {
-            CatalogSource::Builtin => Catalogs::builtin(),
-            CatalogSource::Fetched => Catalogs::fetched(params.path.join(&params.catalog_path)),
-        }
-    }
-
     /// The five training catalogs prepared from the real files in `dir`, as the original did:
     /// - `planck_z` / `planck_no-z`: the PSZ2 union with / without a redshift;
     /// - `MCXC`: MCXC clusters farther than 7′ from every PSZ2 cluster;
@@ -166,7 +156,7 @@ impl Catalogs {
             redmapper.filter(name, &mask)
         };
         let catalogs = vec![planck_z, planck_no_z, mcxc, richer("RM30", 30.0)?, richer("RM50", 50.0)?];
-        Ok(Catalogs { catalogs })
+        Ok(Catalogs { catalogs, contaminants: Vec::new() })
     }
 }
 

@@ -46,7 +46,7 @@ pub enum Architecture {
     Unet3plus,
 }
 
-named_enum!(Architecture, "model");
+named_enum!(Architecture, "model", aliases: Architecture::ALIASES);
 
 impl Architecture {
     /// Every architecture, the original U-Net first.
@@ -77,15 +77,16 @@ impl Architecture {
         }
     }
 
-    /// Parse a name from the params file; also accepts `attn_unet` for `attn_net` and `unet_standard`
-    /// for `unet_2d`.
+    /// Parse a name from the params file (the same as `name.parse()`, and the params file's `model`):
+    /// the names of [`Architecture::ALL`], and `attn_unet` for `attn_net`, `unet_standard` for `unet_2d`.
     pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "attn_unet" => Ok(Self::AttnNet),
-            "unet_standard" => Ok(Self::Unet2d),
-            other => other.parse(),
-        }
+        name.parse()
     }
+
+    /// The other names that parse, each with its architecture: `attn_unet` (keras-unet-collection's
+    /// name) and `unet_standard` (the original's).
+    pub const ALIASES: [(&'static str, Architecture); 2] =
+        [("attn_unet", Self::AttnNet), ("unet_standard", Self::Unet2d)];
 
     /// The reference encoder widths: [32, 64, 128, 256] for the original U-Net, [16, 32, 64, 128, 256]
     /// for V-Net, [64, 128, 256, 512] for the others.
@@ -121,13 +122,13 @@ impl NetConfig {
         self
     }
 
-    /// Check the configuration: at least one band, two levels, non-zero widths.
+    /// Check the configuration: at least one band, two levels, widths in 1…4096.
     pub fn validate(&self) -> Result<()> {
         ensure_param!(self.bands >= 1, "model", "bands must be at least 1, got {}", self.bands);
         ensure_param!(
-            self.filters.len() >= 2 && self.filters.iter().all(|&f| f > 0),
-            "model",
-            "filters must list at least two non-zero widths, got {:?}",
+            self.filters.len() >= 2 && self.filters.iter().all(|&f| (1..=4096).contains(&f)),
+            "filters",
+            "must list at least two widths in 1…4096, got {:?}",
             self.filters
         );
         Ok(())

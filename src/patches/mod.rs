@@ -14,6 +14,6 @@ pub use projection::{Dihedral, Frame, Gnomonic};
 pub use sample::{sample_patches, Interpolation};
 pub use sampler::footprint_tiles;
 pub(crate) use sampler::{mix, sky_nside, MAX_LABEL_RADIUS_ARCMIN};
-pub use sampler::{ClusterInPatch, PatchInfo, PatchSampler, PatchStream};
+pub use sampler::{ClusterInPatch, PatchInfo, PatchSampler, PatchStream, SamplerSettings};
 pub use set::Patches;
 pub(crate) use set::{info_df, info_from_df};

@@ -19,9 +19,23 @@ use rayon::prelude::*;
 use super::{Dihedral, Frame, Gnomonic, Interpolation, Patches};
 use crate::catalog::Catalog;
 use crate::error::{ensure_param, Error, Result};
-use crate::params::Params;
 use crate::sky::{angular_separation_deg, Band, Grid, Ordering, Sky};
 use crate::tiles::{Split, Tiling};
+
+/// The settings of a [`PatchSampler`] that the params file sets (`patch_size`, `pixel_size_arcmin`,
+/// `loops`, `seed`). `SamplerSettings::default()` is the params file's defaults (64 pixels of 1.7′,
+/// 10 loops, seed 1), which every sampler starts from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerSettings {
+    /// Patch side in pixels.
+    pub size: u32,
+    /// Pixel size in arcmin.
+    pub pixel_arcmin: f64,
+    /// Patches per cluster.
+    pub loops: u32,
+    /// Seed of the shifts, rotations and epoch shuffles.
+    pub seed: u64,
+}
 
 /// A training patch is redrawn this many times at most before its cluster is skipped for the loop.
 const MAX_DRAWS: u32 = 64;
@@ -89,9 +103,9 @@ enum Kind {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
-pub struct PatchSampler<'a> {
-    tiling: &'a Tiling,
-    catalog: &'a Catalog,
+pub struct PatchSampler {
+    tiling: Tiling,
+    catalog: Catalog,
     kind: Kind,
     size: u32,
     pixel_arcmin: f64,
@@ -107,18 +121,19 @@ pub struct PatchSampler<'a> {
     progress: Option<indicatif::ProgressBar>,
 }
 
-impl<'a> PatchSampler<'a> {
-    fn new(tiling: &'a Tiling, catalog: &'a Catalog, kind: Kind) -> Self {
+impl PatchSampler {
+    fn new(tiling: &Tiling, catalog: &Catalog, kind: Kind) -> Self {
+        let defaults = SamplerSettings::default();
         PatchSampler {
-            tiling,
-            catalog,
+            tiling: tiling.clone(),
+            catalog: catalog.clone(),
             kind,
-            size: 64,
-            pixel_arcmin: 1.7,
+            size: defaults.size,
+            pixel_arcmin: defaults.pixel_arcmin,
             frame: Frame::Galactic,
             interpolation: Interpolation::Bilinear,
-            loops: 1,
-            seed: 1,
+            loops: defaults.loops,
+            seed: defaults.seed,
             max_shift: None,
             rotations: true,
             step: None,
@@ -129,37 +144,32 @@ impl<'a> PatchSampler<'a> {
     }
 
     /// Training patches: `loops` per cluster of a training tile, shifted and rotated at random.
-    pub fn train(tiling: &'a Tiling, catalog: &'a Catalog) -> Self {
+    pub fn train(tiling: &Tiling, catalog: &Catalog) -> Self {
         Self::new(tiling, catalog, Kind::Clusters(Split::Train))
     }
 
     /// Validation patches: as training, for the clusters of the validation tiles.
-    pub fn val(tiling: &'a Tiling, catalog: &'a Catalog) -> Self {
+    pub fn val(tiling: &Tiling, catalog: &Catalog) -> Self {
         Self::new(tiling, catalog, Kind::Clusters(Split::Val))
     }
 
     /// Cluster-centred patches for the clusters of `split`'s tiles.
-    pub fn clusters(tiling: &'a Tiling, catalog: &'a Catalog, split: Split) -> Self {
+    pub fn clusters(tiling: &Tiling, catalog: &Catalog, split: Split) -> Self {
         Self::new(tiling, catalog, Kind::Clusters(split))
     }
 
     /// A grid of overlapping patches covering `tiles` (the test tiles, or any up to all 48);
     /// `catalog` names the clusters each patch contains.
-    pub fn scan(tiling: &'a Tiling, catalog: &'a Catalog, tiles: &[u32]) -> Self {
+    pub fn scan(tiling: &Tiling, catalog: &Catalog, tiles: &[u32]) -> Self {
         Self::new(tiling, catalog, Kind::Scan(tiles.to_vec()))
     }
 
-    /// Patch size, pixel size, loops and seed from the params file.
-    pub fn params(self, p: &Params) -> Self {
-        self.size(p.patch_size).pixel_arcmin(p.pixel_size_arcmin).loops(p.loops).seed(p.seed)
-    }
-
-    /// Patch side in pixels (default 64).
+    /// Patch side in pixels (default: the params file's `patch_size`, 64).
     pub fn size(mut self, size: u32) -> Self {
         self.size = size;
         self
     }
-    /// Pixel size in arcmin (default 1.7).
+    /// Pixel size in arcmin (default: the params file's `pixel_size_arcmin`, 1.7).
     pub fn pixel_arcmin(mut self, pixel_arcmin: f64) -> Self {
         self.pixel_arcmin = pixel_arcmin;
         self
@@ -174,12 +184,12 @@ impl<'a> PatchSampler<'a> {
         self.interpolation = interpolation;
         self
     }
-    /// Patches per cluster (default 1; the params file's `loops`).
+    /// Patches per cluster (default: the params file's `loops`, 10).
     pub fn loops(mut self, loops: u32) -> Self {
         self.loops = loops;
         self
     }
-    /// Seed of the shifts, rotations and epoch shuffles.
+    /// Seed of the shifts, rotations and epoch shuffles (default: the params file's `seed`, 1).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -229,6 +239,26 @@ impl<'a> PatchSampler<'a> {
     pub fn patch_size(&self) -> u32 {
         self.size
     }
+    /// The settings the params file sets: size, pixel size, loops, seed.
+    pub fn settings(&self) -> SamplerSettings {
+        SamplerSettings { size: self.size, pixel_arcmin: self.pixel_arcmin, loops: self.loops, seed: self.seed }
+    }
+    /// Patch pixel in arcmin.
+    pub fn pixel_size(&self) -> f64 {
+        self.pixel_arcmin
+    }
+    /// The bands set with [`PatchSampler::bands`], or else every band of `sky`.
+    pub fn bands_or(&self, sky: &Sky) -> Vec<Band> {
+        self.bands.clone().unwrap_or_else(|| sky.bands())
+    }
+    /// The same settings, for the cluster-centred patches of `split`'s tiles.
+    pub fn for_split(&self, split: Split) -> Self {
+        PatchSampler { kind: Kind::Clusters(split), ..self.clone() }
+    }
+    /// The same settings, for the scan grid of `tiles`.
+    pub fn for_scan(&self, tiles: &[u32]) -> Self {
+        PatchSampler { kind: Kind::Scan(tiles.to_vec()), ..self.clone() }
+    }
 
     fn validate(&self) -> Result<()> {
         Gnomonic::new(0.0, 0.0, self.size, self.pixel_arcmin)?;
@@ -275,7 +305,7 @@ impl<'a> PatchSampler<'a> {
         // Bilinear reads map pixels up to about one pixel away from the sampled point: widen the
         // footprint by two map pixels (at least one patch pixel) for the leak check.
         let margin = (2.0 * grid.resolution_arcmin() / self.pixel_arcmin).ceil().max(1.0);
-        let index = ClusterIndex::new(self.catalog)?;
+        let index = ClusterIndex::new(&self.catalog)?;
         let mut plan = match &self.kind {
             Kind::Clusters(split) => self.plan_clusters(*split, &index, margin, epoch)?,
             Kind::Scan(tiles) => self.plan_scan(tiles, &index)?,
@@ -401,7 +431,7 @@ impl<'a> PatchSampler<'a> {
 
     /// Cut the patches of a plan (from [`PatchSampler::plan`]) from `sky`.
     pub fn cut(&self, sky: &Sky, plan: Vec<PatchInfo>) -> Result<Patches> {
-        let bands = self.bands.clone().unwrap_or_else(|| sky.bands());
+        let bands = self.bands_or(sky);
         if let Some(bar) = &self.progress {
             bar.set_length(plan.len() as u64);
         }
@@ -409,19 +439,19 @@ impl<'a> PatchSampler<'a> {
     }
 
     /// The patches of `epoch`, shuffled, cut `batch` at a time as the iterator is consumed.
-    pub fn stream(&self, sky: &'a Sky, batch: usize, epoch: u64) -> Result<PatchStream<'a>> {
+    pub fn stream(&self, sky: &Sky, batch: usize, epoch: u64) -> Result<PatchStream> {
         ensure_param!(batch > 0, "batch", "must be at least 1");
         let mut plan = self.plan_epoch(sky_nside(sky)?, epoch)?;
         plan.shuffle(&mut StdRng::seed_from_u64(mix(&[self.seed, epoch, u64::MAX])));
-        let bands = self.bands.clone().unwrap_or_else(|| sky.bands());
-        Ok(PatchStream { sky, bands, plan, batch, next: 0, interpolation: self.interpolation })
+        let bands = self.bands_or(sky);
+        Ok(PatchStream { sky: sky.clone(), bands, plan, batch, next: 0, interpolation: self.interpolation })
     }
 }
 
 /// Batches of freshly cut patches for one epoch (see [`PatchSampler::stream`]).
 #[derive(Debug)]
-pub struct PatchStream<'a> {
-    sky: &'a Sky,
+pub struct PatchStream {
+    sky: Sky,
     bands: Vec<Band>,
     plan: Vec<PatchInfo>,
     batch: usize,
@@ -429,14 +459,14 @@ pub struct PatchStream<'a> {
     interpolation: Interpolation,
 }
 
-impl PatchStream<'_> {
+impl PatchStream {
     /// Patches in this epoch.
     pub fn n_patches(&self) -> usize {
         self.plan.len()
     }
 }
 
-impl Iterator for PatchStream<'_> {
+impl Iterator for PatchStream {
     type Item = Result<Patches>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -446,7 +476,7 @@ impl Iterator for PatchStream<'_> {
         let end = (self.next + self.batch).min(self.plan.len());
         let infos = self.plan[self.next..end].to_vec();
         self.next = end;
-        Some(Patches::cut(self.sky, &self.bands, infos, self.interpolation, None))
+        Some(Patches::cut(&self.sky, &self.bands, infos, self.interpolation, None))
     }
 }
 

@@ -148,6 +148,31 @@ impl Patches {
         Ok(Patches { bands: self.bands.clone(), size: self.size, data, info, normalised: self.normalised })
     }
 
+    /// These patches followed by `other`'s: same bands, size and normalisation, or an error.
+    pub fn stack(&self, other: &Patches) -> Result<Patches> {
+        ensure_param!(
+            self.bands == other.bands && self.size == other.size && self.normalised == other.normalised,
+            "Patches::stack",
+            "cannot stack {:?} {}-pixel patches{} with {:?} {}-pixel patches{}",
+            self.bands,
+            self.size,
+            if self.normalised { " (normalised)" } else { "" },
+            other.bands,
+            other.size,
+            if other.normalised { " (normalised)" } else { "" }
+        );
+        let mut data = Vec::with_capacity(self.data.len() + other.data.len());
+        data.extend_from_slice(&self.data);
+        data.extend_from_slice(&other.data);
+        let info = self.info.iter().chain(&other.info).cloned().collect();
+        Ok(Patches { bands: self.bands.clone(), size: self.size, data, info, normalised: self.normalised })
+    }
+
+    /// Add `offset` to every patch id (ids restart at 0 in each plan; scans of several plans stay unique).
+    pub fn offset_ids(&mut self, offset: u64) {
+        self.info.iter_mut().for_each(|i| i.id += offset);
+    }
+
     /// Reorder patches: patch k of the result is patch `order[k]` of `self`.
     pub(crate) fn permute(&mut self, order: &[usize]) {
         let n = self.patch_len();

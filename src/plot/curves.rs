@@ -254,89 +254,106 @@ fn slug(title: &str) -> String {
 /// A line chart of `series` titled `title` with axis labels `(x, y)`: lines with small point markers,
 /// a legend, axes spanning the data with a little padding. Non-finite points are left out. Error
 /// when there is no series or no finite point.
-pub fn curves(title: &str, labels: (&str, &str), series: &[Series]) -> Result<Figure> {
-    let lines =
-        series.iter().enumerate().map(|(k, s)| Line::new(&s.name, series_colour(k), 2, s.points.iter().copied()));
-    let panel = Panel::new(title, labels, lines.collect(), None)?;
-    Ok(Figure::new(slug(title), (800, 500), Panels(vec![panel])))
+pub fn curves(title: &str, labels: (&str, &str), series: &[Series]) -> Figure {
+    Figure::or_failed(
+        "curves",
+        (|| -> Result<Figure> {
+            let lines = series
+                .iter()
+                .enumerate()
+                .map(|(k, s)| Line::new(&s.name, series_colour(k), 2, s.points.iter().copied()));
+            let panel = Panel::new(title, labels, lines.collect(), None)?;
+            Ok(Figure::new(slug(title), (800, 500), Panels(vec![panel])))
+        })(),
+    )
 }
 
 /// Training curves of a history DataFrame ([`Trained::history`]), two panels side by side: `loss`
 /// and `val_loss` by epoch; `dice` and `val_dice` (and `val_precision`, `val_recall` when present)
 /// by epoch on [0, 1]. A dashed line marks the best epoch (lowest `val_loss`). Error naming the
 /// column when `epoch`, `loss`, `val_loss`, `dice` or `val_dice` is missing, or when there are no rows.
-pub fn history(history: &DataFrame) -> Result<Figure> {
-    let what = "history";
-    let get = |name: &str| column(history, name, what);
-    let (epoch, loss, val_loss, dice, val_dice) =
-        (get("epoch")?, get("loss")?, get("val_loss")?, get("dice")?, get("val_dice")?);
-    let optional = |name: &str| history.column(name).is_ok().then(|| get(name)).transpose();
-    let (precision, recall) = (optional("val_precision")?, optional("val_recall")?);
-    if epoch.is_empty() {
-        return Err(Error::plot(what, "the history has no rows (no epoch finished)"));
-    }
-    let by_epoch = |ys: &[f64]| epoch.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>();
-    let best = epoch
-        .iter()
-        .zip(&val_loss)
-        .filter(|(e, v)| e.is_finite() && v.is_finite())
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(&e, &v)| (e, v));
+pub fn history(history: &DataFrame) -> Figure {
+    Figure::or_failed(
+        "history",
+        (|| -> Result<Figure> {
+            let what = "history";
+            let get = |name: &str| column(history, name, what);
+            let (epoch, loss, val_loss, dice, val_dice) =
+                (get("epoch")?, get("loss")?, get("val_loss")?, get("dice")?, get("val_dice")?);
+            let optional = |name: &str| history.column(name).is_ok().then(|| get(name)).transpose();
+            let (precision, recall) = (optional("val_precision")?, optional("val_recall")?);
+            if epoch.is_empty() {
+                return Err(Error::plot(what, "the history has no rows (no epoch finished)"));
+            }
+            let by_epoch = |ys: &[f64]| epoch.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>();
+            let best = epoch
+                .iter()
+                .zip(&val_loss)
+                .filter(|(e, v)| e.is_finite() && v.is_finite())
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(&e, &v)| (e, v));
 
-    let title = match best {
-        Some((e, v)) => format!("loss (best val_loss {} at epoch {})", short(v), tick(e)),
-        None => "loss".to_string(),
-    };
-    let lines = vec![
-        Line::new("loss", series_colour(0), 2, by_epoch(&loss)),
-        Line::new("val_loss", series_colour(1), 2, by_epoch(&val_loss)),
-    ];
-    let mut left = Panel::new(&title, ("epoch", "loss"), lines, None)?;
+            let title = match best {
+                Some((e, v)) => format!("loss (best val_loss {} at epoch {})", short(v), tick(e)),
+                None => "loss".to_string(),
+            };
+            let lines = vec![
+                Line::new("loss", series_colour(0), 2, by_epoch(&loss)),
+                Line::new("val_loss", series_colour(1), 2, by_epoch(&val_loss)),
+            ];
+            let mut left = Panel::new(&title, ("epoch", "loss"), lines, None)?;
 
-    let mut lines = vec![
-        Line::new("dice", series_colour(0), 2, by_epoch(&dice)),
-        Line::new("val_dice", series_colour(1), 2, by_epoch(&val_dice)),
-    ];
-    if let Some(p) = &precision {
-        lines.push(Line::new("val_precision", series_colour(2), 1, by_epoch(p)));
-    }
-    if let Some(r) = &recall {
-        lines.push(Line::new("val_recall", series_colour(3), 1, by_epoch(r)));
-    }
-    let title = if precision.is_some() || recall.is_some() { "dice, precision, recall" } else { "dice" };
-    let mut right = Panel::new(title, ("epoch", "score"), lines, Some((0.0, 1.0)))?;
+            let mut lines = vec![
+                Line::new("dice", series_colour(0), 2, by_epoch(&dice)),
+                Line::new("val_dice", series_colour(1), 2, by_epoch(&val_dice)),
+            ];
+            if let Some(p) = &precision {
+                lines.push(Line::new("val_precision", series_colour(2), 1, by_epoch(p)));
+            }
+            if let Some(r) = &recall {
+                lines.push(Line::new("val_recall", series_colour(3), 1, by_epoch(r)));
+            }
+            let title = if precision.is_some() || recall.is_some() { "dice, precision, recall" } else { "dice" };
+            let mut right = Panel::new(title, ("epoch", "score"), lines, Some((0.0, 1.0)))?;
 
-    for panel in [&mut left, &mut right] {
-        panel.integer_x = true;
-        panel.marker = best.map(|(e, _)| (e, format!("best epoch {}", tick(e))));
-    }
-    Ok(Figure::new("history", (1100, 450), Panels(vec![left, right])))
+            for panel in [&mut left, &mut right] {
+                panel.integer_x = true;
+                panel.marker = best.map(|(e, _)| (e, format!("best epoch {}", tick(e))));
+            }
+            Ok(Figure::new("history", (1100, 450), Panels(vec![left, right])))
+        })(),
+    )
 }
 
 /// Column `column` (e.g. `val_dice`) of several histories, one line per (name, history), by epoch.
 /// Error when `histories` is empty or a history lacks `epoch` or `column` (naming the run).
-pub fn compare(histories: &[(&str, &DataFrame)], column: &str) -> Result<Figure> {
-    let title = format!("{column} by epoch");
-    if histories.is_empty() {
-        return Err(Error::plot(&title, "no histories to compare: give at least one (name, history)"));
-    }
-    let lines = histories
-        .iter()
-        .enumerate()
-        .map(|(k, (name, df))| {
-            let what = format!("{title}, run {name:?}");
-            let (x, y) = (self::column(df, "epoch", &what)?, self::column(df, column, &what)?);
-            Ok(Line::new(name, series_colour(k), 2, x.into_iter().zip(y)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut panel = Panel::new(&title, ("epoch", column), lines, None)?;
-    panel.integer_x = true;
-    Ok(Figure::new(format!("compare_{}", slug(column)), (800, 500), Panels(vec![panel])))
+pub fn compare(histories: &[(&str, &DataFrame)], column: &str) -> Figure {
+    Figure::or_failed(
+        "compare",
+        (|| -> Result<Figure> {
+            let title = format!("{column} by epoch");
+            if histories.is_empty() {
+                return Err(Error::plot(&title, "no histories to compare: give at least one (name, history)"));
+            }
+            let lines = histories
+                .iter()
+                .enumerate()
+                .map(|(k, (name, df))| {
+                    let what = format!("{title}, run {name:?}");
+                    let (x, y) = (self::column(df, "epoch", &what)?, self::column(df, column, &what)?);
+                    Ok(Line::new(name, series_colour(k), 2, x.into_iter().zip(y)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut panel = Panel::new(&title, ("epoch", column), lines, None)?;
+            panel.integer_x = true;
+            Ok(Figure::new(format!("compare_{}", slug(column)), (800, 500), Panels(vec![panel])))
+        })(),
+    )
 }
 
 impl Trained {
     /// The training curves of this network ([`history`]).
-    pub fn plot(&self) -> Result<Figure> {
+    pub fn plot(&self) -> Figure {
         history(self.history())
     }
 }

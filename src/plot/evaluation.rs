@@ -69,99 +69,107 @@ impl Evaluation {
     /// axis is logarithmic when the bin edges are ≥ 0 and the positive ones span more than a factor
     /// 20 (a first bin from 0 is then drawn as wide as its neighbour and labelled "< hi").
     /// Error if `column` was not binned or no cluster falls in a bin.
-    pub fn plot_completeness(&self, column: &str) -> Result<Figure> {
-        let df = self.completeness_by(column)?;
-        let what = format!("completeness_{column}");
-        let get = |name: &str| self::column(df, name, &what);
-        let (lo, hi, n, found, c) = (get("bin_lo")?, get("bin_hi")?, get("n")?, get("found")?, get("completeness")?);
-        let count = |v: f64| if v.is_finite() && v > 0.0 { v.round() as u32 } else { 0 };
-        let total = (found.iter().map(|&v| count(v)).sum::<u32>(), n.iter().map(|&v| count(v)).sum::<u32>());
-        let (Some(first), Some(last)) = (n.iter().position(|&v| count(v) > 0), n.iter().rposition(|&v| count(v) > 0))
-        else {
-            return Err(Error::plot(
-                &what,
-                format!("no in-footprint cluster falls in a bin of {column}: there is nothing to plot"),
-            ));
-        };
-        let keep = first..last + 1;
-        let (lo, hi) = (&lo[keep.clone()], &hi[keep.clone()]);
-
-        // Log axis when every finite edge is ≥ 0 (a first bin may start at 0), the lower edges are
-        // not −∞, and the positive edges span more than a factor 20.
-        let finite: Vec<f64> = lo.iter().chain(hi).copied().filter(|e| e.is_finite()).collect();
-        let smallest = finite.iter().copied().filter(|&e| e > 0.0).fold(f64::INFINITY, f64::min);
-        let largest = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let log = finite.iter().all(|&e| e >= 0.0)
-            && lo.iter().all(|e| *e != f64::NEG_INFINITY)
-            && smallest.is_finite()
-            && largest / smallest > 20.0;
-
-        // Width (a difference, or a ratio on a log axis) of each bin with both edges drawable.
-        let closed = |k: usize| lo[k].is_finite() && hi[k].is_finite() && (!log || lo[k] > 0.0);
-        let widths: Vec<Option<f64>> =
-            (0..lo.len()).map(|k| closed(k).then(|| if log { hi[k] / lo[k] } else { hi[k] - lo[k] })).collect();
-        let default_width = if log {
-            2.0
-        } else if largest.is_finite() {
-            largest.abs().max(1.0)
-        } else {
-            1.0
-        };
-        let nearest_width = |k: usize| {
-            (1..lo.len())
-                .flat_map(|d| [k.checked_sub(d), Some(k + d)])
-                .flatten()
-                .find_map(|j| widths.get(j).copied().flatten())
-        };
-        let grow = |e: f64, w: f64| if log { e * w } else { e + w };
-        let shrink = |e: f64, w: f64| if log { e / w } else { e - w };
-        let bins = (0..lo.len())
-            .map(|k| {
-                let w = nearest_width(k).unwrap_or(default_width);
-                let lo_ok = lo[k].is_finite() && (!log || lo[k] > 0.0);
-                let hi_ok = hi[k].is_finite();
-                let ((a, b), open) = match (lo_ok, hi_ok) {
-                    (true, true) => ((lo[k], hi[k]), None),
-                    (true, false) => ((lo[k], grow(lo[k], w)), Some(format!("≥ {}", tick(lo[k])))),
-                    (false, true) => ((shrink(hi[k], w), hi[k]), Some(format!("< {}", tick(hi[k])))),
-                    (false, false) => {
-                        ((if log { 1.0 } else { 0.0 }, grow(if log { 1.0 } else { 0.0 }, w)), Some("all".into()))
-                    }
+    pub fn plot_completeness(&self, column: &str) -> Figure {
+        Figure::or_failed(
+            "plot_completeness",
+            (|| -> Result<Figure> {
+                let df = self.completeness_by(column)?;
+                let what = format!("completeness_{column}");
+                let get = |name: &str| self::column(df, name, &what);
+                let (lo, hi, n, found, c) =
+                    (get("bin_lo")?, get("bin_hi")?, get("n")?, get("found")?, get("completeness")?);
+                let count = |v: f64| if v.is_finite() && v > 0.0 { v.round() as u32 } else { 0 };
+                let total = (found.iter().map(|&v| count(v)).sum::<u32>(), n.iter().map(|&v| count(v)).sum::<u32>());
+                let (Some(first), Some(last)) =
+                    (n.iter().position(|&v| count(v) > 0), n.iter().rposition(|&v| count(v) > 0))
+                else {
+                    return Err(Error::plot(
+                        &what,
+                        format!("no in-footprint cluster falls in a bin of {column}: there is nothing to plot"),
+                    ));
                 };
-                let j = first + k;
-                Bin { lo: a, hi: b, n: count(n[j]), completeness: c[j].is_finite().then_some(c[j]), open }
-            })
-            .collect::<Vec<_>>();
-        let (x0, x1) = (bins[0].lo, bins[bins.len() - 1].hi);
-        let x = if log {
-            let f = (x1 / x0).powf(0.02);
-            (x0 / f, x1 * f)
-        } else {
-            let d = 0.02 * (x1 - x0);
-            (x0 - d, x1 + d)
-        };
-        // Ticks at the table's edges of the drawn bins (not at the made-up ends of open bins).
-        let mut ticks: Vec<f64> = Vec::new();
-        for (k, b) in bins.iter().enumerate() {
-            for e in [lo[k], hi[k]] {
-                if (e == b.lo || e == b.hi) && ticks.last() != Some(&e) {
-                    ticks.push(e);
+                let keep = first..last + 1;
+                let (lo, hi) = (&lo[keep.clone()], &hi[keep.clone()]);
+
+                // Log axis when every finite edge is ≥ 0 (a first bin may start at 0), the lower edges are
+                // not −∞, and the positive edges span more than a factor 20.
+                let finite: Vec<f64> = lo.iter().chain(hi).copied().filter(|e| e.is_finite()).collect();
+                let smallest = finite.iter().copied().filter(|&e| e > 0.0).fold(f64::INFINITY, f64::min);
+                let largest = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let log = finite.iter().all(|&e| e >= 0.0)
+                    && lo.iter().all(|e| *e != f64::NEG_INFINITY)
+                    && smallest.is_finite()
+                    && largest / smallest > 20.0;
+
+                // Width (a difference, or a ratio on a log axis) of each bin with both edges drawable.
+                let closed = |k: usize| lo[k].is_finite() && hi[k].is_finite() && (!log || lo[k] > 0.0);
+                let widths: Vec<Option<f64>> =
+                    (0..lo.len()).map(|k| closed(k).then(|| if log { hi[k] / lo[k] } else { hi[k] - lo[k] })).collect();
+                let default_width = if log {
+                    2.0
+                } else if largest.is_finite() {
+                    largest.abs().max(1.0)
+                } else {
+                    1.0
+                };
+                let nearest_width = |k: usize| {
+                    (1..lo.len())
+                        .flat_map(|d| [k.checked_sub(d), Some(k + d)])
+                        .flatten()
+                        .find_map(|j| widths.get(j).copied().flatten())
+                };
+                let grow = |e: f64, w: f64| if log { e * w } else { e + w };
+                let shrink = |e: f64, w: f64| if log { e / w } else { e - w };
+                let bins = (0..lo.len())
+                    .map(|k| {
+                        let w = nearest_width(k).unwrap_or(default_width);
+                        let lo_ok = lo[k].is_finite() && (!log || lo[k] > 0.0);
+                        let hi_ok = hi[k].is_finite();
+                        let ((a, b), open) = match (lo_ok, hi_ok) {
+                            (true, true) => ((lo[k], hi[k]), None),
+                            (true, false) => ((lo[k], grow(lo[k], w)), Some(format!("≥ {}", tick(lo[k])))),
+                            (false, true) => ((shrink(hi[k], w), hi[k]), Some(format!("< {}", tick(hi[k])))),
+                            (false, false) => (
+                                (if log { 1.0 } else { 0.0 }, grow(if log { 1.0 } else { 0.0 }, w)),
+                                Some("all".into()),
+                            ),
+                        };
+                        let j = first + k;
+                        Bin { lo: a, hi: b, n: count(n[j]), completeness: c[j].is_finite().then_some(c[j]), open }
+                    })
+                    .collect::<Vec<_>>();
+                let (x0, x1) = (bins[0].lo, bins[bins.len() - 1].hi);
+                let x = if log {
+                    let f = (x1 / x0).powf(0.02);
+                    (x0 / f, x1 * f)
+                } else {
+                    let d = 0.02 * (x1 - x0);
+                    (x0 - d, x1 + d)
+                };
+                // Ticks at the table's edges of the drawn bins (not at the made-up ends of open bins).
+                let mut ticks: Vec<f64> = Vec::new();
+                for (k, b) in bins.iter().enumerate() {
+                    for e in [lo[k], hi[k]] {
+                        if (e == b.lo || e == b.hi) && ticks.last() != Some(&e) {
+                            ticks.push(e);
+                        }
+                    }
                 }
-            }
-        }
-        if ticks.len() < 2 || ticks.len() > 14 {
-            ticks.clear();
-        }
-        let fig = Completeness {
-            title: format!("Completeness in bins of {column}: {} of {} clusters found", total.0, total.1),
-            xlabel: axis_label(column),
-            bins,
-            log,
-            x,
-            ticks,
-            all: total,
-        };
-        Ok(Figure::new(what, (800, 500), fig))
+                if ticks.len() < 2 || ticks.len() > 14 {
+                    ticks.clear();
+                }
+                let fig = Completeness {
+                    title: format!("Completeness in bins of {column}: {} of {} clusters found", total.0, total.1),
+                    xlabel: axis_label(column),
+                    bins,
+                    log,
+                    x,
+                    ticks,
+                    all: total,
+                };
+                Ok(Figure::new(what, (800, 500), fig))
+            })(),
+        )
     }
 }
 
@@ -341,33 +349,41 @@ struct PurityCompleteness {
 /// labelled with their threshold (thresholds giving the same point share one label). Rows with a
 /// null purity or completeness are left out. Error naming the column when `threshold`, `purity` or
 /// `completeness` is missing, or when no row has both values.
-pub fn purity_completeness(curve: &DataFrame) -> Result<Figure> {
-    let what = "purity_completeness";
-    let (threshold, purity, completeness) =
-        (column(curve, "threshold", what)?, column(curve, "purity", what)?, column(curve, "completeness", what)?);
-    let mut rows: Vec<(f64, f64, f64)> = threshold
-        .into_iter()
-        .zip(completeness)
-        .zip(purity)
-        .map(|((t, c), p)| (t, c, p))
-        .filter(|&(_, c, p)| c.is_finite() && p.is_finite())
-        .collect();
-    if rows.is_empty() {
-        return Err(Error::plot(
-            what,
-            "no threshold has both a purity and a completeness (no detections, or no cluster in the footprint)",
-        ));
-    }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut labels: Vec<((f64, f64), String)> = Vec::new();
-    for &(t, c, p) in &rows {
-        match labels.iter_mut().find(|(q, _)| *q == (c, p)) {
-            Some((_, label)) => *label = format!("{label}, {}", tick(t)),
-            None => labels.push(((c, p), tick(t))),
-        }
-    }
-    let points = rows.iter().map(|&(_, c, p)| (c, p)).collect();
-    Ok(Figure::new(what, (640, 600), PurityCompleteness { points, labels }))
+pub fn purity_completeness(curve: &DataFrame) -> Figure {
+    Figure::or_failed(
+        "purity_completeness",
+        (|| -> Result<Figure> {
+            let what = "purity_completeness";
+            let (threshold, purity, completeness) = (
+                column(curve, "threshold", what)?,
+                column(curve, "purity", what)?,
+                column(curve, "completeness", what)?,
+            );
+            let mut rows: Vec<(f64, f64, f64)> = threshold
+                .into_iter()
+                .zip(completeness)
+                .zip(purity)
+                .map(|((t, c), p)| (t, c, p))
+                .filter(|&(_, c, p)| c.is_finite() && p.is_finite())
+                .collect();
+            if rows.is_empty() {
+                return Err(Error::plot(
+                    what,
+                    "no threshold has both a purity and a completeness (no detections, or no cluster in the footprint)",
+                ));
+            }
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut labels: Vec<((f64, f64), String)> = Vec::new();
+            for &(t, c, p) in &rows {
+                match labels.iter_mut().find(|(q, _)| *q == (c, p)) {
+                    Some((_, label)) => *label = format!("{label}, {}", tick(t)),
+                    None => labels.push(((c, p), tick(t))),
+                }
+            }
+            let points = rows.iter().map(|&(_, c, p)| (c, p)).collect();
+            Ok(Figure::new(what, (640, 600), PurityCompleteness { points, labels }))
+        })(),
+    )
 }
 
 impl Drawing for PurityCompleteness {

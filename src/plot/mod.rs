@@ -45,6 +45,8 @@ pub use patches::histograms;
 pub use prediction::prediction;
 pub use sky::{mollweide, mollweide_inverse};
 pub use table::NotebookDisplay;
+pub(crate) use table::{card, card_or_error};
+pub(crate) mod summary;
 
 pub(crate) use canvas::*;
 
@@ -71,11 +73,15 @@ impl<T: Drawing> Paint for T {
 /// A figure: shown inline by evcxr (as PNG), saved with [`Figure::save`] as `.png` or `.svg`.
 ///
 /// Cheap to clone; drawing happens when the figure is displayed, encoded or saved.
+/// A plot method returns a `Figure` even when its inputs cannot be drawn: the figure then carries
+/// the error, which a notebook shows in place of the image and [`Figure::save`] / [`Figure::result`]
+/// return.
 #[derive(Clone)]
 pub struct Figure {
     name: String,
     size: (u32, u32),
     painter: Arc<dyn Paint>,
+    failed: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Figure {
@@ -86,7 +92,29 @@ impl std::fmt::Debug for Figure {
 
 impl Figure {
     pub(crate) fn new(name: impl Into<String>, size: (u32, u32), drawing: impl Drawing) -> Self {
-        Figure { name: name.into(), size, painter: Arc::new(drawing) }
+        Figure { name: name.into(), size, painter: Arc::new(drawing), failed: None }
+    }
+
+    /// The figure `make` returns, or one that carries its error (named `name`).
+    pub(crate) fn or_failed(name: &str, made: Result<Figure>) -> Figure {
+        made.unwrap_or_else(|e| Figure {
+            name: name.into(),
+            size: (0, 0),
+            painter: Arc::new(Blank),
+            failed: Some(e.to_string().into()),
+        })
+    }
+
+    /// The figure, or the error that kept it from being made (its inputs could not be drawn).
+    pub fn result(self) -> Result<Figure> {
+        match &self.failed {
+            Some(message) => Err(Error::plot(&self.name, message)),
+            None => Ok(self),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        self.failed.as_ref().map_or(Ok(()), |message| Err(Error::plot(&self.name, message)))
     }
 
     /// What the figure shows (used in error messages and as the default file stem).
@@ -101,6 +129,7 @@ impl Figure {
 
     /// The figure as 8-bit RGB pixels, row by row from the top.
     pub fn rgb(&self) -> Result<Vec<u8>> {
+        self.check()?;
         register_font();
         let (w, h) = self.size;
         let mut buf = vec![0u8; (w * h * 3) as usize];
@@ -126,6 +155,7 @@ impl Figure {
 
     /// The figure as an SVG document.
     pub fn svg(&self) -> Result<String> {
+        self.check()?;
         register_font();
         let mut out = String::new();
         {
@@ -164,7 +194,7 @@ impl Figure {
                 let data = base64::engine::general_purpose::STANDARD.encode(png);
                 println!("EVCXR_BEGIN_CONTENT image/png\n{data}\nEVCXR_END_CONTENT");
             }
-            Err(e) => println!("EVCXR_BEGIN_CONTENT text/plain\n{e}\nEVCXR_END_CONTENT"),
+            Err(e) => println!("EVCXR_BEGIN_CONTENT text/plain\nerror: {e}\nEVCXR_END_CONTENT"),
         }
     }
 
@@ -178,6 +208,15 @@ impl Figure {
             Error::Plot { what, message } => Error::plot(format!("{} ({what})", self.name), message),
             other => other,
         }
+    }
+}
+
+/// The painter of a figure that failed: never called, since [`Figure::check`] stops first.
+struct Blank;
+
+impl Drawing for Blank {
+    fn draw<DB: DrawingBackend>(&self, _root: &DrawingArea<DB, Shift>) -> Result<()> {
+        Ok(())
     }
 }
 

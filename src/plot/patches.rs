@@ -229,8 +229,11 @@ impl Patches {
     /// The first `n` patches (at most all), one row each, one column per band: each image with its
     /// own 0.5–99.5 percentile colour range, axes in arcmin from the patch centre, north up for an
     /// unrotated patch. Errors when `n` is 0 or there is no patch.
-    pub fn plot(&self, n: usize) -> Result<Figure> {
-        Ok(PatchGrid::new("Patches::plot", self, n, None)?.figure("patches"))
+    pub fn plot(&self, n: usize) -> Figure {
+        Figure::or_failed(
+            "Patches::plot",
+            (|| -> Result<Figure> { Ok(PatchGrid::new("Patches::plot", self, n, None)?.figure("patches")) })(),
+        )
     }
 }
 
@@ -238,9 +241,14 @@ impl Dataset {
     /// The first `n` patches (at most all), one row each: one column per band as
     /// [`Patches::plot`], then the label mask (white 0, black 1). Errors when `n` is 0 or the
     /// dataset is empty.
-    pub fn plot(&self, n: usize) -> Result<Figure> {
-        let mask = |k: usize| self.mask(k).to_vec();
-        Ok(PatchGrid::new("Dataset::plot", self.patches(), n, Some(&mask))?.figure("dataset"))
+    pub fn plot(&self, n: usize) -> Figure {
+        Figure::or_failed(
+            "Dataset::plot",
+            (|| -> Result<Figure> {
+                let mask = |k: usize| self.mask(k).to_vec();
+                Ok(PatchGrid::new("Dataset::plot", self.patches(), n, Some(&mask))?.figure("dataset"))
+            })(),
+        )
     }
 }
 
@@ -356,42 +364,50 @@ impl Drawing for Histograms {
 /// histogram of 60 bins between the 0.1 and 99.9 percentiles of that band's pixels, counts on a
 /// log axis so the tails that normalisation compresses stay visible. The sets must share their
 /// bands; errors for an empty list or sets without patches.
-pub fn histograms(sets: &[(&str, &Patches)]) -> Result<Figure> {
-    let Some((first_name, first)) = sets.first() else {
-        return Err(Error::param("histograms sets", "no set given: pass at least one (name, patches) pair"));
-    };
-    if first.bands().is_empty() {
-        return Err(Error::param("histograms sets", format!("set {first_name:?} has no band")));
-    }
-    for (name, p) in sets {
-        if p.bands() != first.bands() {
-            let names = |p: &Patches| p.bands().iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
-            return Err(Error::param(
-                "histograms sets",
-                format!(
-                    "set {name:?} has bands [{}] but set {first_name:?} has [{}]: the sets must share their bands",
-                    names(p),
-                    names(first)
-                ),
-            ));
-        }
-        if p.is_empty() {
-            return Err(Error::param("histograms sets", format!("set {name:?} has no patches")));
-        }
-    }
-    let mut cells = Vec::with_capacity(sets.len() * first.bands().len());
-    for (r, (name, p)) in sets.iter().enumerate() {
-        for (c, &band) in p.bands().iter().enumerate() {
-            let values: Vec<f32> = (0..p.len()).flat_map(|k| p.image(k, c).iter().copied()).collect();
-            let xlabel =
-                if p.is_normalised() { "normalised value".to_string() } else { format!("value [{}]", band_unit(band)) };
-            let caption = format!("{} — {name}", band.name());
-            cells.push(Histogram::new(caption, xlabel, values, SET_COLOURS[r % SET_COLOURS.len()]));
-        }
-    }
-    let columns = first.bands().len();
-    let title = format!("Pixel distributions ({BINS} bins, 0.1–99.9 percentiles, log counts)");
-    let (cw, ch) = HIST_CELL;
-    let size = ((cw * columns as u32).max(MIN_WIDTH), 30 + ch * sets.len() as u32);
-    Ok(Figure::new("histograms", size, Histograms { title, columns, cells }))
+pub fn histograms(sets: &[(&str, &Patches)]) -> Figure {
+    Figure::or_failed(
+        "histograms",
+        (|| -> Result<Figure> {
+            let Some((first_name, first)) = sets.first() else {
+                return Err(Error::param("histograms sets", "no set given: pass at least one (name, patches) pair"));
+            };
+            if first.bands().is_empty() {
+                return Err(Error::param("histograms sets", format!("set {first_name:?} has no band")));
+            }
+            for (name, p) in sets {
+                if p.bands() != first.bands() {
+                    let names = |p: &Patches| p.bands().iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
+                    return Err(Error::param(
+                        "histograms sets",
+                        format!(
+                        "set {name:?} has bands [{}] but set {first_name:?} has [{}]: the sets must share their bands",
+                        names(p),
+                        names(first)
+                    ),
+                    ));
+                }
+                if p.is_empty() {
+                    return Err(Error::param("histograms sets", format!("set {name:?} has no patches")));
+                }
+            }
+            let mut cells = Vec::with_capacity(sets.len() * first.bands().len());
+            for (r, (name, p)) in sets.iter().enumerate() {
+                for (c, &band) in p.bands().iter().enumerate() {
+                    let values: Vec<f32> = (0..p.len()).flat_map(|k| p.image(k, c).iter().copied()).collect();
+                    let xlabel = if p.is_normalised() {
+                        "normalised value".to_string()
+                    } else {
+                        format!("value [{}]", band_unit(band))
+                    };
+                    let caption = format!("{} — {name}", band.name());
+                    cells.push(Histogram::new(caption, xlabel, values, SET_COLOURS[r % SET_COLOURS.len()]));
+                }
+            }
+            let columns = first.bands().len();
+            let title = format!("Pixel distributions ({BINS} bins, 0.1–99.9 percentiles, log counts)");
+            let (cw, ch) = HIST_CELL;
+            let size = ((cw * columns as u32).max(MIN_WIDTH), 30 + ch * sets.len() as u32);
+            Ok(Figure::new("histograms", size, Histograms { title, columns, cells }))
+        })(),
+    )
 }

@@ -147,84 +147,98 @@ pub fn prediction(
     predictions: &Predictions,
     detections: &DataFrame,
     n: usize,
-) -> Result<Figure> {
-    let (len, size) = (patches.len(), patches.size());
-    if n >= len {
-        return Err(Error::param("prediction n", format!("patch {n} does not exist: there are {len} patches")));
-    }
-    if patches.bands().is_empty() || size == 0 {
-        return Err(Error::param("prediction patches", "the patches have no band or no pixel: nothing to draw"));
-    }
-    let hw = size * size;
-    if masks.len() != len * hw {
-        return Err(Error::param(
-            "prediction masks",
-            format!("{} mask values for {len} patches of {size}²: expected {} (N×H×W)", masks.len(), len * hw),
-        ));
-    }
-    if predictions.len() != len || predictions.size() != size {
-        return Err(Error::param(
-            "prediction predictions",
-            format!(
-                "{} maps of {}² for {len} patches of {size}²: pass the predictions of these patches",
-                predictions.len(),
-                predictions.size()
-            ),
-        ));
-    }
-    let info = &patches.info()[n];
-    if predictions.info()[n].projection != info.projection {
-        return Err(Error::param(
-            "prediction predictions",
-            format!(
-                "map {n} is centred at {} but patch {n} at {}: pass the predictions of these patches",
-                centre_text(&predictions.info()[n]),
-                centre_text(info)
-            ),
-        ));
-    }
-    let detections = on_patch(detections, patches, n)?;
+) -> Figure {
+    Figure::or_failed(
+        "prediction",
+        (|| -> Result<Figure> {
+            let (len, size) = (patches.len(), patches.size());
+            if n >= len {
+                return Err(Error::param("prediction n", format!("patch {n} does not exist: there are {len} patches")));
+            }
+            if patches.bands().is_empty() || size == 0 {
+                return Err(Error::param(
+                    "prediction patches",
+                    "the patches have no band or no pixel: nothing to draw",
+                ));
+            }
+            let hw = size * size;
+            if masks.len() != len * hw {
+                return Err(Error::param(
+                    "prediction masks",
+                    format!("{} mask values for {len} patches of {size}²: expected {} (N×H×W)", masks.len(), len * hw),
+                ));
+            }
+            if predictions.len() != len || predictions.size() != size {
+                return Err(Error::param(
+                    "prediction predictions",
+                    format!(
+                        "{} maps of {}² for {len} patches of {size}²: pass the predictions of these patches",
+                        predictions.len(),
+                        predictions.size()
+                    ),
+                ));
+            }
+            let info = &patches.info()[n];
+            if predictions.info()[n].projection != info.projection {
+                return Err(Error::param(
+                    "prediction predictions",
+                    format!(
+                        "map {n} is centred at {} but patch {n} at {}: pass the predictions of these patches",
+                        centre_text(&predictions.info()[n]),
+                        centre_text(info)
+                    ),
+                ));
+            }
+            let detections = on_patch(detections, patches, n)?;
 
-    let bands = patches.bands();
-    let c = bands.iter().position(|&b| b == Band::YMap).unwrap_or(0);
-    let image = patches.image(n, c);
-    let normalised = patches.is_normalised();
-    let input =
-        Panel { values: north_up(image, size), scale: Scale::robust(image), cmap: band_colormap(bands[c], normalised) };
-    let mask = Panel {
-        values: north_up(&masks[n * hw..(n + 1) * hw], size),
-        scale: Scale::new(0.0, 1.0),
-        cmap: Colormap::Greys,
-    };
-    let prob =
-        Panel { values: north_up(predictions.prob(n), size), scale: Scale::new(0.0, 1.0), cmap: Colormap::Viridis };
-    let clusters = info
-        .clusters
-        .iter()
-        .filter(|k| info.projection.contains_pixel(k.i, k.j))
-        .map(|k| pixel_to_axes(info, k.i, k.j))
-        .collect();
-    let title = format!(
-        "Patch {} · tile {} {} · {} · {}",
-        info.id,
-        info.tile,
-        info.split,
-        centre_text(info),
-        orientation(info)
-    );
-    let drawing = PredictionPanel {
-        title,
-        size,
-        half: half_side(info),
-        input_title: band_title(bands[c], normalised),
-        input,
-        mask,
-        prob,
-        clusters,
-        detections,
-    };
-    let (w, h) = PANEL;
-    Ok(Figure::new(format!("prediction_{}", info.id), (Y_DESC + 4 * w, TITLE + h + STRIP), drawing))
+            let bands = patches.bands();
+            let c = bands.iter().position(|&b| b == Band::YMap).unwrap_or(0);
+            let image = patches.image(n, c);
+            let normalised = patches.is_normalised();
+            let input = Panel {
+                values: north_up(image, size),
+                scale: Scale::robust(image),
+                cmap: band_colormap(bands[c], normalised),
+            };
+            let mask = Panel {
+                values: north_up(&masks[n * hw..(n + 1) * hw], size),
+                scale: Scale::new(0.0, 1.0),
+                cmap: Colormap::Greys,
+            };
+            let prob = Panel {
+                values: north_up(predictions.prob(n), size),
+                scale: Scale::new(0.0, 1.0),
+                cmap: Colormap::Viridis,
+            };
+            let clusters = info
+                .clusters
+                .iter()
+                .filter(|k| info.projection.contains_pixel(k.i, k.j))
+                .map(|k| pixel_to_axes(info, k.i, k.j))
+                .collect();
+            let title = format!(
+                "Patch {} · tile {} {} · {} · {}",
+                info.id,
+                info.tile,
+                info.split,
+                centre_text(info),
+                orientation(info)
+            );
+            let drawing = PredictionPanel {
+                title,
+                size,
+                half: half_side(info),
+                input_title: band_title(bands[c], normalised),
+                input,
+                mask,
+                prob,
+                clusters,
+                detections,
+            };
+            let (w, h) = PANEL;
+            Ok(Figure::new(format!("prediction_{}", info.id), (Y_DESC + 4 * w, TITLE + h + STRIP), drawing))
+        })(),
+    )
 }
 
 /// Points in a panel's axis units, of one match class.

@@ -294,23 +294,36 @@ fn graticule<DB: DrawingBackend>(chart: &mut super::Chart<'_, DB>, t: &str) -> R
 
 impl HealpixMap {
     /// Mollweide all-sky view of this map, titled `title` (give the unit in it).
-    pub fn plot(&self, title: &str) -> Result<Figure> {
-        let label = if self.unit.is_empty() { "value".to_string() } else { format!("[{}]", self.unit) };
-        Ok(AllSky::map(title, self, label)?.figure("map"))
+    pub fn plot(&self, title: &str) -> Figure {
+        Figure::or_failed(
+            "HealpixMap::plot",
+            (|| -> Result<Figure> {
+                let label = if self.unit.is_empty() { "value".to_string() } else { format!("[{}]", self.unit) };
+                Ok(AllSky::map(title, self, label)?.figure("map"))
+            })(),
+        )
     }
 }
 
 impl Sky {
     /// Mollweide all-sky view of `band` with the 48 tiles and the split of `tiling` drawn on it.
-    pub fn plot(&self, band: Band, tiling: &Tiling) -> Result<Figure> {
-        let map = self.band(band).ok_or_else(|| {
-            let have: Vec<&str> = self.bands().iter().map(|b| b.name()).collect();
-            Error::param("Sky::plot band", format!("{} is not in this sky (it has {})", band.name(), have.join(", ")))
-        })?;
-        let unit = if map.unit.is_empty() { "dimensionless".to_string() } else { map.unit.clone() };
-        let title = format!("{} [{unit}], nside {}: tiles and split", band.name(), map.nside);
-        let label = format!("{} [{unit}] (0.5–99.5 percentile range)", band.name());
-        Ok(AllSky::map(title, map, label)?.with_tiles(tiling).figure(&format!("sky_{}", band.name())))
+    pub fn plot(&self, band: Band, tiling: &Tiling) -> Figure {
+        Figure::or_failed(
+            "Sky::plot",
+            (|| -> Result<Figure> {
+                let map = self.band(band).ok_or_else(|| {
+                    let have: Vec<&str> = self.bands().iter().map(|b| b.name()).collect();
+                    Error::param(
+                        "Sky::plot band",
+                        format!("{} is not in this sky (it has {})", band.name(), have.join(", ")),
+                    )
+                })?;
+                let unit = if map.unit.is_empty() { "dimensionless".to_string() } else { map.unit.clone() };
+                let title = format!("{} [{unit}], nside {}: tiles and split", band.name(), map.nside);
+                let label = format!("{} [{unit}] (0.5–99.5 percentile range)", band.name());
+                Ok(AllSky::map(title, map, label)?.with_tiles(tiling).figure(&format!("sky_{}", band.name())))
+            })(),
+        )
     }
 }
 

@@ -18,6 +18,52 @@ pub trait NotebookDisplay {
     }
 }
 
+impl<T: NotebookDisplay> NotebookDisplay for &T {
+    fn to_html(&self) -> String {
+        (**self).to_html()
+    }
+}
+
+/// A cell that ends in `stage()` or a polars query's `.collect()` (without `?`, which evcxr's display
+/// does not accept) shows the value, or the error in red.
+impl<T: NotebookDisplay, E: std::fmt::Display> NotebookDisplay for std::result::Result<T, E> {
+    fn to_html(&self) -> String {
+        match self {
+            Ok(v) => v.to_html(),
+            Err(e) => format!("<pre style=\"color:#b00\">error: {}</pre>", escape(&e.to_string())),
+        }
+    }
+}
+
+/// The HTML summary of a stage value: its type, its key numbers, and optionally its table.
+pub(crate) fn card(title: &str, rows: &[(&str, String)], table: Option<&DataFrame>) -> String {
+    let mut html = format!("<div><b>{}</b><table>", escape(title));
+    for (key, value) in rows {
+        html += &format!(
+            "<tr><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td></tr>",
+            escape(key),
+            escape(value)
+        );
+    }
+    html += "</table>";
+    if let Some(df) = table {
+        html += &df.to_html();
+    }
+    html + "</div>"
+}
+
+/// The key numbers of a summary card, and its table.
+pub(crate) type Summary = (Vec<(&'static str, String)>, Option<DataFrame>);
+
+/// The rows of a summary, or its error: summaries are computed when shown, and a value that
+/// cannot summarise itself says why instead of failing the cell.
+pub(crate) fn card_or_error(title: &str, made: crate::error::Result<Summary>) -> String {
+    match made {
+        Ok((rows, table)) => card(title, &rows, table.as_ref()),
+        Err(e) => card(title, &[("error", e.to_string())], None),
+    }
+}
+
 impl NotebookDisplay for DataFrame {
     fn to_html(&self) -> String {
         let (rows, cols) = self.shape();

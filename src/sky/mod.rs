@@ -75,7 +75,8 @@ named_enum!(Band, "band");
 /// Named maps of one nside: the input of the tiling and patch stages.
 #[derive(Debug, Clone, Default)]
 pub struct Sky {
-    bands: BTreeMap<Band, HealpixMap>,
+    // Behind `Arc`: a sky is cloned into every stage value that cuts patches from it.
+    bands: BTreeMap<Band, std::sync::Arc<HealpixMap>>,
     truth: Option<std::sync::Arc<synthetic::Truth>>,
 }
 
@@ -98,13 +99,13 @@ impl Sky {
                 ));
             }
         }
-        self.bands.insert(band, map);
+        self.bands.insert(band, std::sync::Arc::new(map));
         Ok(self)
     }
 
     /// The map of `band`, if present.
     pub fn band(&self, band: Band) -> Option<&HealpixMap> {
-        self.bands.get(&band)
+        self.bands.get(&band).map(|m| &**m)
     }
 
     /// The bands present, in the original's order.
@@ -119,20 +120,10 @@ impl Sky {
 
     /// Every band converted to `ordering` (done once, on load, for the sampler).
     pub fn to_ordering(self, ordering: Ordering) -> Self {
-        Sky { bands: self.bands.into_iter().map(|(b, m)| (b, m.to_ordering(ordering))).collect(), truth: self.truth }
-    }
-}
-
-impl Sky {
-    /// The sky of the params file: its `bands` (NESTED, one f32 copy each).
-    ///
-    /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`;
-    /// `sky = "planck"` reads the Planck files of the datasets manifest from `planck_path` (the
-    /// y-map from `milca_path`), see [`Sky::planck`].
-    pub fn load(params: &crate::params::Params) -> Result<Sky> {
-        match params.sky {
-            crate::params::SkySource::Synthetic => Sky::synthetic(synthetic::Synthetic::from_params(params)),
-            crate::params::SkySource::Planck => Sky::planck(params),
-        }
+        let bands = self.bands.into_iter().map(|(b, m)| {
+            let m = std::sync::Arc::try_unwrap(m).unwrap_or_else(|shared| (*shared).clone());
+            (b, std::sync::Arc::new(m.to_ordering(ordering)))
+        });
+        Sky { bands: bands.collect(), truth: self.truth }
     }
 }

@@ -9,8 +9,7 @@ use std::path::Path;
 
 use super::{read_map, Band, HealpixMap, Ordering, Sky};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
-use crate::params::Params;
+use crate::manifest::{Folder, Manifest};
 
 impl Band {
     /// The unit the pipeline works in: `K_CMB` (100–353 GHz), `MJy/sr` (545, 857 GHz), empty for y.
@@ -84,14 +83,15 @@ pub fn read_band(path: impl AsRef<Path>, band: Band, column: &str) -> Result<Hea
 }
 
 impl Sky {
-    /// The real sky of `params`: each of its `bands` from the manifest's file in `planck_path`
-    /// (the y-map in `milca_path`), read with [`read_band`].
-    pub fn planck(params: &Params) -> Result<Sky> {
+    /// The real sky of `bands`, each from the manifest's file: the HFI maps in `planck_dir` (the params
+    /// file's `planck_path`), the y-map in `milca_dir` (`milca_path`); read with [`read_band`].
+    pub fn planck_from(planck_dir: &Path, milca_dir: &Path, bands: &[Band]) -> Result<Sky> {
         let manifest = Manifest::builtin()?;
         let mut sky = Sky::new();
-        for &band in &params.bands {
+        for &band in bands {
             let dataset = manifest.map(band)?;
-            let path = dataset.param.of(params).join(&dataset.file);
+            let dir = if dataset.param == Folder::MilcaPath { milca_dir } else { planck_dir };
+            let path = dir.join(&dataset.file);
             if !path.is_file() {
                 return Err(Error::fits(
                     &path,

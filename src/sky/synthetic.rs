@@ -181,11 +181,6 @@ impl Synthetic {
         }
     }
 
-    /// The params file's `nside`, `seed` and `bands`.
-    pub fn from_params(p: &crate::params::Params) -> Self {
-        Self::planck_like().nside(p.nside).seed(p.seed).bands(&p.bands)
-    }
-
     /// nside, a power of two in 64…2048.
     pub fn nside(mut self, nside: u32) -> Self {
         self.nside = nside;
@@ -434,6 +429,13 @@ impl Sky {
     pub(crate) fn with_truth(mut self, truth: Truth) -> Self {
         self.truth = Some(Arc::new(truth));
         self
+    }
+
+    /// The injected clusters (see [`Truth::clusters`]); an error for real maps, which have no truth.
+    pub fn injected(&self) -> Result<DataFrame> {
+        self.truth().map(|t| t.clusters.clone()).ok_or_else(|| {
+            Error::param("sky", "real maps have no truth: only a synthetic sky knows its injected clusters")
+        })
     }
 
     /// The injected clusters and sources of a synthetic sky (`None` for real maps).

@@ -71,6 +71,7 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
         "detections.csv",
         "summary.csv",
         "results.txt",
+        "footprint.moc.fits",
         "evaluation.csv",
         "completeness_catalog.csv",
         "completeness_m500.csv",
@@ -78,6 +79,15 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
         "completeness_z.csv",
         "evaluation_detections.csv",
         "evaluation_clusters.csv",
+        "comparison.csv",
+        "comparison_found_by.csv",
+        "comparison_clusters.csv",
+        "comparison_curves.csv",
+        "comparison_candidates.csv",
+        "mmf_evaluation.csv",
+        "mmf_sightings.parquet",
+        "mmf_detections.parquet",
+        "mmf_detections.csv",
     ];
     expected.sort();
     assert_eq!(written, expected);
@@ -86,6 +96,10 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     assert_eq!(results.lines().count(), 6, "{results}");
     assert!(results.lines().last().unwrap().starts_with("detections: "), "{results}");
     assert!(day.join("models/unet/weights.bpk").is_file());
+    // The scanned footprint as a MOC: the test tiles' patches, some tens of deg² at nside 64.
+    let moc = xcluster::region::Moc::read_fits(day.join("files/footprint.moc.fits")).unwrap();
+    assert_eq!(moc.depth(), xcluster::region::FOOTPRINT_DEPTH);
+    assert!(moc.area_deg2() > 1.0 && moc.area_deg2() < 41_253.0 / 2.0, "{}", moc.area_deg2());
     // The default params ask for every figure: the dataset's, the training curves, the prediction
     // panel, the detections map, completeness, and one panel per kept patch.
     let figures = day.join("figures");
@@ -93,7 +107,8 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
         let len = std::fs::metadata(figures.join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 10_000, "figure {f}: {len} bytes");
     }
-    for f in ["completeness_m500.png", "completeness_y5r500_arcmin2.png"] {
+    assert!(out.contains("U-Net vs matched filter vs combined") && out.contains("by who found them"), "{out}");
+    for f in ["completeness_m500.png", "completeness_y5r500_arcmin2.png", "purity_completeness.png"] {
         assert!(figures.join(f).is_file(), "{f} missing");
     }
     let panels = std::fs::read_dir(figures.join("patches")).unwrap().count();
@@ -325,7 +340,11 @@ fn run_goes_end_to_end_through_the_real_data_path_on_maps_written_by_synth() {
             "detections.parquet",
             "detections.csv",
             "summary.csv",
-            "results.txt"
+            "results.txt",
+            "footprint.moc.fits",
+            "mmf_sightings.parquet",
+            "mmf_detections.parquet",
+            "mmf_detections.csv"
         ]
     );
     let detections = std::fs::read_to_string(files.join("detections.csv")).unwrap();
@@ -405,8 +424,8 @@ fn train_resume_refuses_an_empty_folder_and_params_that_change_the_network_befor
         String::from_utf8_lossy(&o.stderr),
         format!(
             "error: model checkpoint {}: nothing to resume: no epoch has completed here (no model.json, \
-             last.bpk, best.bpk, optimizer.bpk, history.csv); run `xcluster train` without --resume to start \
-             afresh\n",
+             state.json, last.bpk, best.bpk, optimizer.bpk, history.csv); run `xcluster train` without --resume \
+             to start afresh\n",
             models.display()
         )
     );
@@ -594,4 +613,29 @@ fn stale_temporary_files_of_a_killed_write_are_removed_by_the_next_write_and_no_
     expected.sort();
     assert_eq!(left, expected);
     drop(busy);
+}
+
+#[test]
+fn mmf_searches_tiles_sharded_or_not_and_merges_the_shards() {
+    // A y-map sky at nside 128 filtered on 64² patches of 6.87′: the command, its files and the merge.
+    let dir = tempfile::tempdir().unwrap();
+    let params = "nside = 128\nbands = [\"y-map\"]\nmmf_patch_size = 64\nmmf_pixel_size_arcmin = 6.87\n";
+    std::fs::write(dir.path().join("p.toml"), params).unwrap();
+    let o = xcluster(dir.path(), &["--params", "p.toml", "mmf", "--tiles", "6,7"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("tiles [6, 7] searched"), "{}", text(&o));
+    let day = std::fs::read_dir(dir.path().join("output/planck_z")).unwrap().next().unwrap().unwrap().path();
+    let files = day.join("files");
+    let whole = std::fs::read_to_string(files.join("mmf_detections.csv")).unwrap();
+    assert!(whole.starts_with("id,glon,glat,ra,dec,snr,y5r500_arcmin2,"), "{whole}");
+    for shard in ["0/2", "1/2"] {
+        let o = xcluster(dir.path(), &["--params", "p.toml", "mmf", "--tiles", "6,7", "--shard", shard]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert!(files.join("mmf_sightings.shard-0-of-2.parquet").is_file());
+    let o = xcluster(dir.path(), &["--params", "p.toml", "mmf", "--merge"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(files.join("mmf_detections.csv")).unwrap(), whole);
+    let o = xcluster(dir.path(), &["--params", "p.toml", "mmf", "--merge", "--tiles", "6"]);
+    assert!(!o.status.success());
 }

@@ -1,8 +1,10 @@
 //! The integration tests, one binary: each module links polars and burn once instead of once per file.
 
 mod catalog;
+mod chain;
 mod cli;
 mod common;
+mod compare;
 mod coords;
 mod crossmatch_eval;
 mod dataset;
@@ -12,11 +14,14 @@ mod fetch;
 mod fits;
 mod healpix;
 mod loss;
+mod mmf;
 mod model;
 mod params;
+mod params_defaults;
 mod patches;
 mod plot;
 mod projection;
+mod query;
 mod real_data;
 mod sht;
 mod synthetic;

@@ -75,7 +75,7 @@ fn invalid_configs_are_rejected_when_built() {
     let err = NetConfig::new(Architecture::Unet, 0).init(&device).unwrap_err().to_string();
     assert!(err.contains("bands must be at least 1, got 0"), "{err}");
     let err = NetConfig::new(Architecture::Unet, 6).filters(&[32]).init(&device).unwrap_err().to_string();
-    assert!(err.contains("at least two non-zero widths"), "{err}");
+    assert!(err.contains("filters: must list at least two widths in 1…4096, got [32]"), "{err}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn defaults_are_the_originals_but_for_a_short_main_job_and_the_commented_file_pa
     // the defaults keep `xcluster run` short (the default file says how to get the original back).
     assert_eq!((p.loops, p.epochs, p.batch, p.patience, p.lr_patience, p.steps_per_epoch), (10, 6, 20, 12, 6, 100));
     assert_eq!((p.lr, p.filters.clone()), (3e-3, vec![8, 16, 32, 64]));
-    assert_eq!((p.model.as_str(), p.loss.as_str(), p.optimizer.as_str()), ("unet", "tversky_loss", "adam"));
+    assert_eq!((p.model.name(), p.loss.name(), p.optimizer.name()), ("unet", "tversky_loss", "adam"));
     assert_eq!((p.val_tiles.clone(), p.test_tiles.clone()), (vec![9, 25, 38, 41], vec![6]));
     assert_eq!((p.patch_size, p.pixel_size_arcmin), (64, 1.7));
     assert_eq!(Params::from_toml(DEFAULT_PARAMS).unwrap(), p);

@@ -2,6 +2,7 @@
 //! that learns disks in noise (validation dice > 0.8), save → load and checkpoint → resume giving
 //! identical predictions, and clear errors for bad settings.
 
+use polars::prelude::DataType;
 use rand::{Rng, SeedableRng};
 use xcluster::patches::{Gnomonic, PatchInfo};
 use xcluster::prelude::*;
@@ -53,6 +54,7 @@ fn small_unet() -> Model {
         .loss(Loss::dice())
         .optimizer(OptimizerKind::Adam, 3e-3)
         .batch(16)
+        .steps_per_epoch(0)
         .patience(4)
         .lr_patience(2)
         .seed(3)
@@ -93,7 +95,7 @@ fn schedule_fires_at_the_right_epochs() {
 fn a_small_unet_learns_disks_in_noise() {
     let _serial = crate::common::device_rng();
     let (train, val) = (disks(320, 32, 1), disks(64, 32, 2));
-    let trained = small_unet().epochs(12).fit(&train, &val).unwrap();
+    let trained = small_unet().epochs(12).fit_on(&train, &val).unwrap();
     let h = trained.history();
     let col = |name: &str| -> Vec<f64> { h.column(name).unwrap().f64().unwrap().into_no_null_iter().collect() };
     let best = col("val_dice").into_iter().fold(0.0, f64::max);
@@ -124,11 +126,19 @@ fn a_small_unet_learns_disks_in_noise() {
 fn checkpoint_then_resume_continues_the_run() {
     let _serial = crate::common::device_rng();
     let (train, val) = (disks(64, 16, 5), disks(16, 16, 6));
-    let model = || Model::unet().filters(&[4, 8]).optimizer(OptimizerKind::Sgd, 1e-2).batch(16).progress(false).seed(9);
+    let model = || {
+        Model::unet()
+            .filters(&[4, 8])
+            .optimizer(OptimizerKind::Sgd, 1e-2)
+            .batch(16)
+            .steps_per_epoch(0)
+            .progress(false)
+            .seed(9)
+    };
     let dir = tempfile::tempdir().unwrap();
-    let first = model().epochs(2).checkpoint(dir.path()).fit(&train, &val).unwrap();
+    let first = model().epochs(2).checkpoint(dir.path()).fit_on(&train, &val).unwrap();
     assert_eq!(first.history().height(), 2);
-    for f in ["best.bpk", "last.bpk", "optimizer.bpk", "model.json", "history.csv"] {
+    for f in ["best.bpk", "last.bpk", "optimizer.bpk", "model.json", "state.json", "history.csv"] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     // Raise the epoch budget in model.json, as a user continuing a run would.
@@ -146,9 +156,10 @@ fn checkpoint_then_resume_continues_the_run() {
 #[test]
 fn bad_settings_fail_before_training() {
     let (train, val) = (disks(8, 16, 1), disks(4, 16, 2));
-    let err = small_unet().lr_patience(4).fit(&train, &val).unwrap_err().to_string();
+    let err = small_unet().lr_patience(4).fit_on(&train, &val).unwrap_err().to_string();
     assert!(err.contains("lr_patience: must be in 1..patience (4)"), "{err}");
-    let err = Model::unet().filters(&[2, 4, 8, 16, 32, 64]).progress(false).fit(&train, &val).unwrap_err().to_string();
+    let err =
+        Model::unet().filters(&[2, 4, 8, 16, 32, 64]).progress(false).fit_on(&train, &val).unwrap_err().to_string();
     assert!(err.contains("patch_size: 16 px is not a multiple of 32, which unet with 6 levels needs"), "{err}");
     let err = Trained::load("/nonexistent/model").unwrap_err().to_string();
     assert!(err.contains("/nonexistent/model/model.json"), "{err}");
@@ -158,8 +169,18 @@ fn bad_settings_fail_before_training() {
 fn the_same_seed_gives_the_same_run() {
     let _serial = crate::common::device_rng();
     let (train, val) = (disks(48, 16, 7), disks(16, 16, 8));
-    let run =
-        |seed| Model::unet().filters(&[4, 8]).epochs(2).batch(8).seed(seed).progress(false).fit(&train, &val).unwrap();
+    let run = |seed| {
+        Model::unet()
+            .filters(&[4, 8])
+            .optimizer(OptimizerKind::Sgd, 1e-2)
+            .epochs(2)
+            .batch(8)
+            .steps_per_epoch(0)
+            .seed(seed)
+            .progress(false)
+            .fit_on(&train, &val)
+            .unwrap()
+    };
     let (a, b, c) = (run(4), run(4), run(5));
     let losses = |t: &Trained| -> Vec<f64> {
         t.history().column("val_loss").unwrap().f64().unwrap().into_no_null_iter().collect()
@@ -175,4 +196,158 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert!(max_diff(&a, &b) < 1e-3, "same seed: {}", max_diff(&a, &b));
     assert!(max_diff(&a, &c) > 0.05, "another seed, other weights: {}", max_diff(&a, &c));
+}
+
+/// The model of the resume tests: a two-level U-Net on 16-pixel patches, SGD, patience 3 (plateau 1).
+fn tiny(epochs: usize) -> Model {
+    Model::unet()
+        .filters(&[4, 8])
+        .optimizer(OptimizerKind::Sgd, 1e-2)
+        .batch(16)
+        .steps_per_epoch(0)
+        .epochs(epochs)
+        .patience(3)
+        .lr_patience(1)
+        .progress(false)
+        .seed(9)
+}
+
+fn column(t: &Trained, name: &str) -> Vec<f64> {
+    t.history().column(name).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().into_no_null_iter().collect()
+}
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Training data whose batches fail once, at the start of epoch `fail_at` (0-based): a run killed
+/// during that epoch, after the checkpoint of the one before.
+struct InterruptedAt {
+    data: Dataset,
+    fail_at: u64,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl xcluster::train::TrainData for InterruptedAt {
+    fn bands(&self) -> usize {
+        xcluster::train::TrainData::bands(&self.data)
+    }
+    fn size(&self) -> usize {
+        xcluster::train::TrainData::size(&self.data)
+    }
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+    fn batches(
+        &self,
+        epoch: u64,
+        batch: usize,
+        seed: u64,
+    ) -> xcluster::Result<Box<dyn Iterator<Item = xcluster::Result<xcluster::train::BatchData>> + '_>> {
+        // The trainer asks for epoch e's passes as e << 16 | pass.
+        if epoch >> 16 == self.fail_at && !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(xcluster::Error::param("train", "interrupted"));
+        }
+        xcluster::train::TrainData::batches(&self.data, epoch, batch, seed)
+    }
+}
+
+#[test]
+fn resuming_an_early_stopped_run_keeps_its_schedule() {
+    let _serial = crate::common::device_rng();
+    let train = disks(64, 16, 5);
+    // A validation loss that never improves (NaN inputs, as a diverging network gives): the first epoch
+    // is the best, the plateau cuts the learning rate after each later epoch, and early stopping fires
+    // after patience (3) epochs more.
+    let val = {
+        let v = disks(16, 16, 6);
+        let nan = vec![f32::NAN; v.patches().len() * 2 * 16 * 16];
+        let patches = Patches::from_parts(v.patches().bands().to_vec(), 16, nan, v.patches().info().to_vec()).unwrap();
+        Dataset::new(patches, v.masks().to_vec()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = tiny(10).checkpoint(dir.path()).fit_on(&train, &val).unwrap();
+    assert_eq!(column(&first, "epoch"), [1.0, 2.0, 3.0, 4.0], "stopped early, after epoch 4 of 10");
+    // The rate each epoch ran at: cut ×0.1 after every epoch from the second on.
+    let cut = |k: usize| (0..k).fold(1e-2, |lr, _| lr * 0.1);
+    let lr = column(&first, "lr");
+    assert_eq!(lr, [cut(0), cut(0), cut(1), cut(2)]);
+    let state_path = dir.path().join("state.json");
+    let state = json(&state_path);
+    assert_eq!((state["epochs_done"].as_u64(), state["stopped"].as_bool()), (Some(4), Some(true)), "{state}");
+    assert_eq!(state["schedule"]["best"], serde_json::json!(["NaN", 0]), "a NaN loss is written as \"NaN\"");
+    assert_eq!(state["schedule"]["lr"].as_f64(), Some(cut(3)), "{state}");
+    let state_text = std::fs::read_to_string(&state_path).unwrap();
+
+    // What `xcluster train` does at the end: save the best model into the checkpoint folder. It writes
+    // no training state.
+    first.save(dir.path()).unwrap();
+    assert_eq!(std::fs::read_to_string(&state_path).unwrap(), state_text, "save leaves state.json");
+    let saved = json(&dir.path().join("model.json"));
+    assert!(saved.get("schedule").is_none() && saved.get("epochs_done").is_none(), "model.json: config only");
+
+    // Resume: nothing more to train, the same history and best weights, the state untouched.
+    let resumed = Model::resume(dir.path(), &train, &val).unwrap();
+    assert_eq!(column(&resumed, "epoch"), column(&first, "epoch"), "no extra epoch");
+    assert_eq!(column(&resumed, "lr"), lr);
+    assert_eq!(column(&resumed, "loss"), column(&first, "loss"));
+    assert_eq!(std::fs::read_to_string(&state_path).unwrap(), state_text);
+    assert_eq!(
+        resumed.predict(train.patches(), 16).unwrap().probs(),
+        first.predict(train.patches(), 16).unwrap().probs(),
+        "the best (first) epoch's weights"
+    );
+    // Raising `epochs` does not undo early stopping; raising `patience` in model.json does, from the
+    // saved learning rate and waits: two more epochs without improvement reach the new patience of 5.
+    let path = dir.path().join("model.json");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("\"epochs\": 10", "\"epochs\": 20");
+    std::fs::write(&path, &edited).unwrap();
+    assert_eq!(column(&Model::resume(dir.path(), &train, &val).unwrap(), "epoch").len(), 4);
+    std::fs::write(&path, edited.replace("\"patience\": 3", "\"patience\": 5")).unwrap();
+    let more = Model::resume(dir.path(), &train, &val).unwrap();
+    assert_eq!(column(&more, "epoch"), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(column(&more, "lr")[4..], [cut(3), cut(4)]);
+}
+
+#[test]
+fn resuming_an_interrupted_run_continues_from_the_saved_epoch_and_learning_rate() {
+    let _serial = crate::common::device_rng();
+    let (data, val) = (disks(64, 16, 5), disks(16, 16, 6));
+    let interrupted = InterruptedAt { data: disks(64, 16, 5), fail_at: 2, failed: false.into() };
+    let dir = tempfile::tempdir().unwrap();
+    let err = tiny(4).checkpoint(dir.path()).fit_on(&interrupted, &val).unwrap_err().to_string();
+    assert!(err.contains("interrupted"), "{err}");
+    let state_path = dir.path().join("state.json");
+    let mut state = json(&state_path);
+    assert_eq!((state["epochs_done"].as_u64(), state["stopped"].as_bool()), (Some(2), Some(false)), "{state}");
+    let history = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 3, "header and two epochs");
+
+    // Mark the saved state so that its use shows: another learning rate, and an early-stopping wait one
+    // short of the patience behind a best loss no epoch can beat (the dice loss is ≥ 0).
+    let other = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), other.path().join(f.file_name())).unwrap();
+    }
+    state["schedule"]["lr"] = serde_json::json!(7e-3);
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    state["schedule"]["wait"] = serde_json::json!(2);
+    state["schedule"]["best"] = serde_json::json!([-1.0, 1]);
+    std::fs::write(other.path().join("state.json"), state.to_string()).unwrap();
+
+    // Continues with epoch 3 at the saved rate, up to the 4 epochs of model.json.
+    let resumed = Model::resume(dir.path(), &data, &val).unwrap();
+    assert_eq!(column(&resumed, "epoch"), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(column(&resumed, "lr")[2], 7e-3, "epoch 3 ran at the saved learning rate");
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert!(csv.starts_with(&history), "the first two epochs' rows are kept:\n{history}\n{csv}");
+    let state = json(&state_path);
+    assert_eq!((state["epochs_done"].as_u64(), state["stopped"].as_bool()), (Some(4), Some(false)), "{state}");
+
+    // With the saved wait of 2 (patience 3), one more epoch without improvement stops the run.
+    let stopped = Model::resume(other.path(), &data, &val).unwrap();
+    assert_eq!(column(&stopped, "epoch"), [1.0, 2.0, 3.0]);
+    let state = json(&other.path().join("state.json"));
+    assert_eq!((state["epochs_done"].as_u64(), state["stopped"].as_bool()), (Some(3), Some(true)), "{state}");
 }

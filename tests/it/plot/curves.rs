@@ -121,7 +121,7 @@ fn curves_draw_each_series_where_the_axes_put_it() {
         Series { name: "rising".into(), points: vec![(0.0, 0.0), (5.0, f64::NAN), (10.0, 10.0)] },
         Series { name: "falling".into(), points: vec![(0.0, 10.0), (f64::INFINITY, 3.0), (10.0, 5.0)] },
     ];
-    let fig = curves("two lines", ("x", "y"), &series).unwrap();
+    let fig = curves("two lines", ("x", "y"), &series).result().unwrap();
     assert_eq!(fig.size(), (800, 500));
     let rgb = check_figure(&fig, 10);
     let axes = Axes::find(&rgb, 800, 0..800, padded(0.0, 10.0), padded(0.0, 10.0));
@@ -142,16 +142,16 @@ fn curves_draw_each_series_where_the_axes_put_it() {
     let svg = fig.svg().unwrap();
     assert!(svg.contains("rising") && svg.contains("falling") && svg.contains("two lines"), "legend and title");
     // Errors: no series, no finite point.
-    let err = curves("empty", ("x", "y"), &[]).unwrap_err().to_string();
+    let err = curves("empty", ("x", "y"), &[]).result().unwrap_err().to_string();
     assert!(err.contains("empty") && err.contains("no series"), "{err}");
     let nan = Series { name: "nan".into(), points: vec![(1.0, f64::NAN), (f64::NAN, 2.0)] };
-    let err = curves("nan", ("x", "y"), &[nan]).unwrap_err().to_string();
+    let err = curves("nan", ("x", "y"), &[nan]).result().unwrap_err().to_string();
     assert!(err.contains("no finite point"), "{err}");
 }
 
 #[test]
 fn history_marks_the_best_epoch_where_val_loss_is_lowest() {
-    let fig = history(&ten_epochs()).unwrap();
+    let fig = history(&ten_epochs()).result().unwrap();
     let (w, h) = fig.size();
     assert_eq!((w, h), (1100, 450));
     let rgb = check_figure(&fig, 20);
@@ -200,18 +200,18 @@ fn history_marks_the_best_epoch_where_val_loss_is_lowest() {
 fn history_errors_name_the_missing_column() {
     let full = ten_epochs();
     for column in ["epoch", "loss", "val_loss", "dice", "val_dice"] {
-        let err = history(&full.drop(column).unwrap()).unwrap_err().to_string();
+        let err = history(&full.drop(column).unwrap()).result().unwrap_err().to_string();
         assert!(err.contains(&format!("no column \"{column}\"")), "{column}: {err}");
     }
-    let err = history(&full.head(Some(0))).unwrap_err().to_string();
+    let err = history(&full.head(Some(0))).result().unwrap_err().to_string();
     assert!(err.contains("no rows"), "{err}");
     // A single epoch still draws (its point, in the middle of a unit-wide epoch axis).
-    let one = history(&full.head(Some(1))).unwrap();
+    let one = history(&full.head(Some(1))).result().unwrap();
     let rgb = check_figure(&one, 10);
     let axes = Axes::find(&rgb, 1100, 0..550, (0.9, 1.1), padded(0.66, 1.0));
     assert!(near(&rgb, 1100, axes.at(1.0, 1.0), 2, BLUE), "the one loss point: {axes:?}");
     // Without validation precision and recall the right panel shows the dice scores only.
-    let fig = history(&full.drop("val_precision").unwrap().drop("val_recall").unwrap()).unwrap();
+    let fig = history(&full.drop("val_precision").unwrap().drop("val_recall").unwrap()).result().unwrap();
     let rgb = check_figure(&fig, 10);
     assert!(!rgb.chunks(3).any(|p| p == GREEN), "no val_precision line");
     assert!(!fig.svg().unwrap().contains("val_recall"));
@@ -223,7 +223,7 @@ fn compare_draws_one_line_per_run() {
         df!("epoch" => (1..=epochs).collect::<Vec<u32>>(), "val_dice" => vec![v; epochs as usize]).unwrap()
     };
     let (a, b) = (run(0.8, 6), run(0.2, 4));
-    let fig = compare(&[("dice loss", &a), ("focal loss", &b)], "val_dice").unwrap();
+    let fig = compare(&[("dice loss", &a), ("focal loss", &b)], "val_dice").result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 10);
     let axes = Axes::find(&rgb, w, 0..w, padded(1.0, 6.0), padded(0.2, 0.8));
@@ -234,9 +234,9 @@ fn compare_draws_one_line_per_run() {
     assert!(svg.contains("dice loss") && svg.contains("focal loss"));
     // Errors name the run and the column.
     let no_column = df!("epoch" => [1u32, 2], "loss" => [1.0, 0.5]).unwrap();
-    let err = compare(&[("dice loss", &a), ("old", &no_column)], "val_dice").unwrap_err().to_string();
+    let err = compare(&[("dice loss", &a), ("old", &no_column)], "val_dice").result().unwrap_err().to_string();
     assert!(err.contains("\"old\"") && err.contains("no column \"val_dice\""), "{err}");
-    assert!(compare(&[], "val_dice").is_err());
+    assert!(compare(&[], "val_dice").result().is_err());
 }
 
 /// Writes the figures under target/tmp/figures for a look by eye (not an assertion).
@@ -251,9 +251,9 @@ fn write_curve_figures_for_inspection() {
         })
         .collect();
     let figures = [
-        history(&h).unwrap(),
-        compare(&[("dice loss", &h), ("focal loss", &h.head(Some(6)))], "val_loss").unwrap(),
-        curves("Three waves", ("t [s]", "amplitude"), &waves).unwrap(),
+        history(&h).result().unwrap(),
+        compare(&[("dice loss", &h), ("focal loss", &h.head(Some(6)))], "val_loss").result().unwrap(),
+        curves("Three waves", ("t [s]", "amplitude"), &waves).result().unwrap(),
         curves(
             "two lines",
             ("x", "y"),
@@ -262,6 +262,7 @@ fn write_curve_figures_for_inspection() {
                 Series { name: "falling".into(), points: vec![(0.0, 10.0), (10.0, 5.0)] },
             ],
         )
+        .result()
         .unwrap(),
     ];
     xcluster::plot::save_all(&figures, &dir).unwrap();

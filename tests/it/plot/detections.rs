@@ -45,7 +45,7 @@ fn detections_are_drawn_in_their_class_colour_where_they_are() {
     let radio = catalog("radio", &[centres[1]]);
     let matched = CrossMatch::default().run(&det, &[&clusters], &[&radio], &predictions).unwrap();
 
-    let fig = matched.plot(&Tiling::default()).unwrap();
+    let fig = matched.plot_on(&Tiling::default()).result().unwrap();
     let (w, h) = fig.size();
     let rgb = check_figure(&fig, 4);
     // Each class's colour appears within a few pixels of where its detection projects. The chart

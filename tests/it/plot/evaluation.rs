@@ -87,7 +87,7 @@ fn toy(on_sky: bool) -> (Evaluation, Predictions, DataFrame) {
 fn completeness_bars_sit_on_their_bins() {
     let (ev, _, _) = toy(true);
     assert_eq!(ev.completeness(), Some(0.7));
-    let fig = ev.plot_completeness("m500").unwrap();
+    let fig = ev.plot_completeness("m500").result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 10);
     // Bins kept: [1, 2) … [12, ∞) (the empty [0, 1) is left out), the open one drawn as [12, 16);
@@ -115,13 +115,13 @@ fn completeness_bars_sit_on_their_bins() {
         assert!(svg.contains(s), "no {s:?} in the figure");
     }
     // z: every cluster is in [0.1, 0.2), a single bin on a linear axis.
-    check_figure(&ev.plot_completeness("z").unwrap(), 5);
+    check_figure(&ev.plot_completeness("z").result().unwrap(), 5);
 }
 
 #[test]
 fn completeness_uses_a_log_axis_for_y5r500() {
     let (ev, _, _) = toy(true);
-    let fig = ev.plot_completeness("y5r500_arcmin2").unwrap();
+    let fig = ev.plot_completeness("y5r500_arcmin2").result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 10);
     let axes = Axes::find(&rgb, w, 0..w, (0.0, 1.0), (0.0, 1.05));
@@ -150,18 +150,18 @@ fn completeness_uses_a_log_axis_for_y5r500() {
 #[test]
 fn completeness_errors() {
     let (ev, pred, truth) = toy(true);
-    let err = ev.plot_completeness("lambda").unwrap_err().to_string();
+    let err = ev.plot_completeness("lambda").result().unwrap_err().to_string();
     assert!(err.contains("lambda"), "{err}");
     // No cluster on the patches: every bin is empty.
     let (off, _, _) = toy(false);
-    let err = off.plot_completeness("m500").unwrap_err().to_string();
+    let err = off.plot_completeness("m500").result().unwrap_err().to_string();
     assert!(err.contains("no in-footprint cluster"), "{err}");
     // Only a column the figure knows no unit for: labelled with its name.
     let det = pred.detect(Detection::default()).unwrap();
     let mut other = truth.clone();
     other.with_column(Column::new("name_len".into(), vec![2.0; 10])).unwrap();
     let ev = Evaluator::new().without_bins().bins("name_len", &[0.0, 5.0]).evaluate(&det, &other, &pred).unwrap();
-    let fig = ev.plot_completeness("name_len").unwrap();
+    let fig = ev.plot_completeness("name_len").result().unwrap();
     check_figure(&fig, 5);
     assert!(fig.svg().unwrap().contains("name_len"));
 }
@@ -180,7 +180,7 @@ fn hand_made_curve() -> DataFrame {
 #[test]
 fn purity_completeness_joins_points_in_threshold_order() {
     let curve = hand_made_curve();
-    let fig = purity_completeness(&curve).unwrap();
+    let fig = purity_completeness(&curve).result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 10);
     let axes = Axes::find(&rgb, w, 0..w, (0.0, 1.0), (0.0, 1.0));
@@ -195,9 +195,9 @@ fn purity_completeness_joins_points_in_threshold_order() {
     // (plotters writes SVG text on a line of its own.)
     assert!(svg.contains("\n0.5, 0.6\n") && svg.contains("\n0.3\n") && !svg.contains("\n0.95\n"), "threshold labels");
     // Errors: a missing column, no row with both numbers.
-    let err = purity_completeness(&curve.drop("purity").unwrap()).unwrap_err().to_string();
+    let err = purity_completeness(&curve.drop("purity").unwrap()).result().unwrap_err().to_string();
     assert!(err.contains("no column \"purity\""), "{err}");
-    let err = purity_completeness(&curve.tail(Some(1))).unwrap_err().to_string();
+    let err = purity_completeness(&curve.tail(Some(1))).result().unwrap_err().to_string();
     assert!(err.contains("no threshold has both"), "{err}");
 }
 
@@ -205,7 +205,7 @@ fn purity_completeness_joins_points_in_threshold_order() {
 fn purity_completeness_of_a_real_curve() {
     let (_, pred, truth) = toy(true);
     let curve = Evaluator::new().curve(&pred, Detection::default(), &[0.5, 0.9, 0.995], &truth).unwrap();
-    let fig = purity_completeness(&curve).unwrap();
+    let fig = purity_completeness(&curve).result().unwrap();
     check_figure(&fig, 10);
 }
 
@@ -216,12 +216,12 @@ fn write_evaluation_figures_for_inspection() {
     let (ev, pred, truth) = toy(true);
     let curve = Evaluator::new().curve(&pred, Detection::default(), &[0.3, 0.5, 0.9, 0.995], &truth).unwrap();
     let figures = [
-        ev.plot_completeness("m500").unwrap(),
-        ev.plot_completeness("y5r500_arcmin2").unwrap(),
-        ev.plot_completeness("z").unwrap(),
-        purity_completeness(&curve).unwrap(),
+        ev.plot_completeness("m500").result().unwrap(),
+        ev.plot_completeness("y5r500_arcmin2").result().unwrap(),
+        ev.plot_completeness("z").result().unwrap(),
+        purity_completeness(&curve).result().unwrap(),
     ];
     xcluster::plot::save_all(&figures, &dir).unwrap();
-    let hand = purity_completeness(&hand_made_curve()).unwrap();
+    let hand = purity_completeness(&hand_made_curve()).result().unwrap();
     hand.save(dir.join("purity_completeness_hand_made.png")).unwrap();
 }

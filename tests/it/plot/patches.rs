@@ -128,7 +128,7 @@ fn image_boxes(rgb: &[u8], width: u32, expect: usize) -> Vec<BBox> {
 #[test]
 fn patch_grid_draws_each_patch_and_band_north_up_with_its_disk_in_place() {
     let patches = disk_patches();
-    let fig = patches.plot(3).unwrap();
+    let fig = patches.plot(3).result().unwrap();
     let (w, h) = fig.size();
     let rgb = check_figure(&fig, 50);
     // 3 rows × 2 bands, all the same square size.
@@ -168,8 +168,8 @@ fn patch_grid_draws_each_patch_and_band_north_up_with_its_disk_in_place() {
     }
     assert!(!svg.contains("patch 3 "), "a fourth patch was drawn");
     // n beyond the patches draws them all; the figure grows with the rows.
-    let all = patches.plot(10).unwrap().size();
-    assert_eq!(all, patches.plot(4).unwrap().size());
+    let all = patches.plot(10).result().unwrap().size();
+    assert_eq!(all, patches.plot(4).result().unwrap().size());
     assert!(all.1 > h && all.0 == w);
 }
 
@@ -182,18 +182,18 @@ fn normalised_patches_say_so_and_bad_requests_are_refused() {
         .apply(patches.clone())
         .unwrap();
     assert!(normalised.is_normalised());
-    let fig = normalised.plot(1).unwrap();
+    let fig = normalised.plot(1).result().unwrap();
     check_figure(&fig, 20);
     let svg = fig.svg().unwrap();
     assert!(svg.contains("545GHz (normalised)") && svg.contains("y-map (normalised)"));
     assert!(!svg.contains("[MJy/sr]"), "a unit on normalised patches");
 
-    let e = patches.plot(0).unwrap_err().to_string();
+    let e = patches.plot(0).result().unwrap_err().to_string();
     assert!(e.contains("Patches::plot n"), "{e}");
     let empty = Patches::from_parts(vec![Band::F545], SIZE, vec![], vec![]).unwrap();
-    assert!(empty.plot(3).unwrap_err().to_string().contains("Patches::plot n"));
+    assert!(empty.plot(3).result().unwrap_err().to_string().contains("Patches::plot n"));
     let data = Dataset::new(patches, vec![0.0; 4 * SIZE * SIZE]).unwrap();
-    assert!(data.plot(0).unwrap_err().to_string().contains("Dataset::plot n"));
+    assert!(data.plot(0).result().unwrap_err().to_string().contains("Dataset::plot n"));
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn dataset_grid_adds_the_label_mask_in_black_where_the_cluster_is() {
     masks.extend(vec![0.0; SIZE * SIZE]);
     masks.extend(vec![0.0; 2 * SIZE * SIZE]);
     let data = Dataset::new(patches, masks).unwrap();
-    let fig = data.plot(2).unwrap();
+    let fig = data.plot(2).result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 50);
     assert!(fig.svg().unwrap().contains("label mask"));
@@ -253,7 +253,8 @@ fn histograms_keep_their_bars_inside_the_axes_and_show_the_density() {
     let raw = unit_patches();
     let normalised =
         Normaliser::mad().with_sigma(vec![Band::F100, Band::F143], vec![0.1, 0.1]).unwrap().apply(raw.clone()).unwrap();
-    let fig = xcluster::plot::histograms(&[("raw", &raw), ("normalised (MAD + arcsinh)", &normalised)]).unwrap();
+    let fig =
+        xcluster::plot::histograms(&[("raw", &raw), ("normalised (MAD + arcsinh)", &normalised)]).result().unwrap();
     let (w, h) = fig.size();
     let rgb = check_figure(&fig, 20);
     let svg = fig.svg().unwrap();
@@ -308,14 +309,14 @@ fn histograms_keep_their_bars_inside_the_axes_and_show_the_density() {
 #[test]
 fn histograms_refuse_no_sets_different_bands_and_empty_sets() {
     let raw = unit_patches();
-    let e = xcluster::plot::histograms(&[]).unwrap_err().to_string();
+    let e = xcluster::plot::histograms(&[]).result().unwrap_err().to_string();
     assert!(e.contains("histograms sets"), "{e}");
     let other =
         Patches::from_parts(vec![Band::F100], 24, raw.image(0, 0).to_vec(), vec![info(0, 0.0, 0.0, 24)]).unwrap();
-    let e = xcluster::plot::histograms(&[("raw", &raw), ("other", &other)]).unwrap_err().to_string();
+    let e = xcluster::plot::histograms(&[("raw", &raw), ("other", &other)]).result().unwrap_err().to_string();
     assert!(e.contains("share their bands") && e.contains("\"other\""), "{e}");
     let empty = Patches::from_parts(vec![Band::F100, Band::F143], 24, vec![], vec![]).unwrap();
-    let e = xcluster::plot::histograms(&[("raw", &raw), ("empty", &empty)]).unwrap_err().to_string();
+    let e = xcluster::plot::histograms(&[("raw", &raw), ("empty", &empty)]).result().unwrap_err().to_string();
     assert!(e.contains("no patches"), "{e}");
 }
 
@@ -348,13 +349,13 @@ fn write_patch_figures_for_inspection() {
     let norm = Normaliser::mad().fit(&raw).unwrap().apply(raw.clone()).unwrap();
     let data = norm.clone().labels(Disk::arcmin(15.0)).unwrap();
     let figs = [
-        raw.plot(3).unwrap(),
-        data.plot(3).unwrap(),
-        xcluster::plot::histograms(&[("raw", &raw), ("normalised (MAD + arcsinh)", &norm)]).unwrap(),
+        raw.plot(3).result().unwrap(),
+        data.plot(3).result().unwrap(),
+        xcluster::plot::histograms(&[("raw", &raw), ("normalised (MAD + arcsinh)", &norm)]).result().unwrap(),
     ];
     xcluster::plot::save_all(&figs, &dir).unwrap();
     // The narrowest grid and histogram figures: one band.
     let one = Patches::from_parts(vec![Band::YMap], 32, raw.image(0, 3).to_vec(), vec![raw.info()[0].clone()]).unwrap();
-    one.plot(1).unwrap().save(dir.join("patches_one_band.png")).unwrap();
-    xcluster::plot::histograms(&[("raw", &one)]).unwrap().save(dir.join("histograms_one_band.png")).unwrap();
+    one.plot(1).result().unwrap().save(dir.join("patches_one_band.png")).unwrap();
+    xcluster::plot::histograms(&[("raw", &one)]).result().unwrap().save(dir.join("histograms_one_band.png")).unwrap();
 }

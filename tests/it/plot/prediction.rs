@@ -86,7 +86,7 @@ fn of_colour(rgb: &[u8], width: u32, c: [u8; 3]) -> Vec<(f64, f64)> {
 fn the_panel_draws_each_detection_by_class_where_it_is() {
     let (patches, masks, pred) = inputs();
     let df = detections(&patches, &[KNOWN, UNKNOWN, CONTAMINANT], Some(&["known", "unknown", "contaminant"]));
-    let fig = prediction(&patches, &masks, &pred, &df, 1).unwrap();
+    let fig = prediction(&patches, &masks, &pred, &df, 1).result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 100);
     // Panels (a) input, (c) and (d) probability have viridis backgrounds; (b) is the mask.
@@ -160,7 +160,7 @@ fn the_panel_draws_each_detection_by_class_where_it_is() {
 fn detections_without_a_class_are_drawn_alike_and_counted() {
     let (patches, masks, pred) = inputs();
     let df = detections(&patches, &[UNKNOWN, CONTAMINANT], None);
-    let fig = prediction(&patches, &masks, &pred, &df, 1).unwrap();
+    let fig = prediction(&patches, &masks, &pred, &df, 1).result().unwrap();
     let (w, _) = fig.size();
     let rgb = check_figure(&fig, 100);
     let d = panels(&rgb, w)[2];
@@ -173,7 +173,7 @@ fn detections_without_a_class_are_drawn_alike_and_counted() {
     let svg = fig.svg().unwrap();
     assert!(svg.contains("detection: 2") && !svg.contains("known:"), "legend");
     // Patch 0 has one detection on it and no cluster.
-    let svg = prediction(&patches, &masks, &pred, &df, 0).unwrap().svg().unwrap();
+    let svg = prediction(&patches, &masks, &pred, &df, 0).result().unwrap().svg().unwrap();
     assert!(svg.contains("detection: 1") && svg.contains("catalogue clusters in (a): 0"));
 }
 
@@ -181,7 +181,7 @@ fn detections_without_a_class_are_drawn_alike_and_counted() {
 fn bad_arguments_are_named() {
     let (patches, masks, pred) = inputs();
     let df = detections(&patches, &[KNOWN], Some(&["known"]));
-    let err = |r: Result<Figure>| r.unwrap_err().to_string();
+    let err = |f: Figure| f.result().unwrap_err().to_string();
     let e = err(prediction(&patches, &masks, &pred, &df, 2));
     assert!(e.contains("prediction n") && e.contains("2 patches"), "{e}");
     let e = err(prediction(&patches, &masks[..SIZE * SIZE], &pred, &df, 1));
@@ -201,7 +201,7 @@ fn bad_arguments_are_named() {
     let odd = detections(&patches, &[KNOWN], Some(&["spurious"]));
     let e = err(prediction(&patches, &masks, &pred, &odd, 1));
     assert!(e.contains("prediction detections") && e.contains("spurious"), "{e}");
-    assert!(prediction(&patches, &masks, &pred, &df, 1).is_ok());
+    assert!(prediction(&patches, &masks, &pred, &df, 1).result().is_ok());
 }
 
 /// Writes a panel for a look by eye (not an assertion).
@@ -210,5 +210,5 @@ fn write_prediction_figure_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures");
     let (patches, masks, pred) = inputs();
     let df = detections(&patches, &[KNOWN, UNKNOWN, CONTAMINANT], Some(&["known", "unknown", "contaminant"]));
-    xcluster::plot::save_all(&[prediction(&patches, &masks, &pred, &df, 1).unwrap()], &dir).unwrap();
+    xcluster::plot::save_all(&[prediction(&patches, &masks, &pred, &df, 1).result().unwrap()], &dir).unwrap();
 }

@@ -26,15 +26,15 @@ fn a_band_with_its_tiles_renders() {
     let sky =
         Sky::synthetic(xcluster::sky::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353, Band::YMap]))
             .unwrap();
-    let fig = sky.plot(Band::F353, &Tiling::default()).unwrap();
+    let fig = sky.plot(Band::F353, &Tiling::default()).result().unwrap();
     assert_eq!(fig.size(), (900, 560));
     let rgb = check_figure(&fig, 200);
     // The test tile's border is drawn in the test colour somewhere on the map.
     assert!(rgb.chunks(3).any(|p| p == [215, 48, 39]), "no test-tile border");
     // The corner outside the ellipse stays white.
     assert_eq!(pixel(&rgb, 900, 60, 50), [255, 255, 255]);
-    assert!(sky.plot(Band::F100, &Tiling::default()).is_err(), "a band the sky lacks");
-    let y = sky.band(Band::YMap).unwrap().plot("Compton y").unwrap();
+    assert!(sky.plot(Band::F100, &Tiling::default()).result().is_err(), "a band the sky lacks");
+    let y = sky.band(Band::YMap).unwrap().plot("Compton y").result().unwrap();
     check_figure(&y, 100);
 }
 
@@ -58,6 +58,9 @@ fn write_sky_figures_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures");
     let sky =
         Sky::synthetic(xcluster::sky::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353])).unwrap();
-    xcluster::plot::save_all(&[sky.plot(Band::F353, &Tiling::default()).unwrap(), Tiling::default().plot()], &dir)
-        .unwrap();
+    xcluster::plot::save_all(
+        &[sky.plot(Band::F353, &Tiling::default()).result().unwrap(), Tiling::default().plot()],
+        &dir,
+    )
+    .unwrap();
 }
