@@ -497,3 +497,12 @@ impl Comparison {
         Ok(out)
     }
 }
+
+impl crate::plot::NotebookDisplay for Comparison {
+    /// The three detectors side by side, then who found the injected clusters.
+    fn to_html(&self) -> String {
+        let by = crate::plot::NotebookDisplay::to_html(self.found_by());
+        let html = crate::plot::card("Comparison: U-Net vs matched filter", &[], Some(self.table()));
+        format!("{html}{by}")
+    }
+}

@@ -4,6 +4,7 @@
 
 pub use crate::catalog::{crossmatch, Catalog, Catalogs, ClusterSet, ColumnMap, Match};
 pub use crate::chain::{Cover, Data, Detected, Sampled, Scan, Tiled};
+pub use crate::compare::HeadToHead;
 pub use crate::crossmatch::{CrossMatch, Footprint, Matched};
 pub use crate::dataset::Dataset;
 pub use crate::detect::{Detection, Detections};
@@ -16,6 +17,7 @@ pub use crate::loss::names::{
     BinaryCrossentropy, Combo, CosineTversky, Dice, Focal, FocalDice, FocalTversky, MixedFocal, Tversky,
 };
 pub use crate::loss::Loss;
+pub use crate::mmf::Mmf;
 pub use crate::model::{Architecture, NetConfig};
 pub use crate::normalise::Normaliser;
 pub use crate::output::OutputDirs;

@@ -1,7 +1,7 @@
 //! The matched filter of one patch (MMF.md §1 and §6), in its discrete form for unnormalised FFTs:
 //!
 //! - σ_θ⁻² = (1/(N²Δ²)) Σ_k F†P⁻¹F, with F_ν = j_ν B_ν T̂_θ,
-//! - Ŷ_θ(x_q) = σ_θ² · Re IFFT[Σ_ν Q_ν M̃_ν](q) / N², with Q = P⁻¹F, and q_θ = Ŷ_θ/σ_θ.
+//! - Ŷ_θ(x_q) = σ_θ² · Re IFFT\[Σ_ν Q_ν M̃_ν\](q) / N², with Q = P⁻¹F, and q_θ = Ŷ_θ/σ_θ.
 //!
 //! F factorises into T̂_θ(k) times the band vector r(k) = j∘B(k), so per patch G(k) = P⁻¹r,
 //! H(k) = r·G and D(k) = Σ_ν G_ν M̃_ν are computed once and each scale costs one product and one
