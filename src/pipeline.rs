@@ -261,29 +261,31 @@ impl Job {
         Ok(PredictStage { detections, sightings, patches: infos.len(), infos, files, examples })
     }
 
-    /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
-    pub fn merge_shards(&self) -> Result<(Detections, Vec<PathBuf>)> {
-        let dirs = &self.dirs;
-        let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
-            .map_err(|e| Error::io(&dirs.files, e))?
+    /// Every `files/<stem>.shard-*.parquet`, stacked in file-name order; `command` names the merge
+    /// in the error when there is none.
+    fn stacked_shards(&self, stem: &str, command: &str) -> Result<DataFrame> {
+        let files = &self.dirs.files;
+        let prefix = format!("{stem}.shard-");
+        let mut shards: Vec<PathBuf> = std::fs::read_dir(files)
+            .map_err(|e| Error::io(files, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sightings.shard-")))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
             .collect();
         shards.sort();
-        ensure_param!(
-            !shards.is_empty(),
-            "predict --merge",
-            "no sightings.shard-*.parquet in {}",
-            dirs.files.display()
-        );
+        ensure_param!(!shards.is_empty(), command, "no {prefix}*.parquet in {}", files.display());
         let mut parts = Vec::with_capacity(shards.len());
         for p in &shards {
             let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
             parts.push(ParquetReader::new(file).finish()?.lazy());
         }
-        let sightings = concat(parts, UnionArgs::default())?.collect()?;
+        Ok(concat(parts, UnionArgs::default())?.collect()?)
+    }
+
+    /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
+    pub fn merge_shards(&self) -> Result<(Detections, Vec<PathBuf>)> {
+        let sightings = self.stacked_shards("sightings", "predict --merge")?;
         let det = Detections::from_sightings(&sightings, Detection::from_params(&self.params).merge_radius_arcmin)?;
-        let files = write_detections(&det, dirs)?;
+        let files = write_detections(&det, &self.dirs)?;
         Ok((det, files))
     }
 
@@ -320,27 +322,9 @@ impl Job {
     /// Stack every `files/mmf_sightings.shard-*.parquet` and merge them into
     /// `files/mmf_detections.{parquet,csv}` (friends-of-friends at `mmf_merge_radius_arcmin`).
     pub fn merge_mmf_shards(&self) -> Result<(MmfDetections, Vec<PathBuf>)> {
-        let dirs = &self.dirs;
-        let mut shards: Vec<PathBuf> = std::fs::read_dir(&dirs.files)
-            .map_err(|e| Error::io(&dirs.files, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mmf_sightings.shard-")))
-            .collect();
-        shards.sort();
-        ensure_param!(
-            !shards.is_empty(),
-            "mmf --merge",
-            "no mmf_sightings.shard-*.parquet in {}",
-            dirs.files.display()
-        );
-        let mut parts = Vec::with_capacity(shards.len());
-        for p in &shards {
-            let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
-            parts.push(ParquetReader::new(file).finish()?.lazy());
-        }
-        let sightings = concat(parts, UnionArgs::default())?.collect()?;
+        let sightings = self.stacked_shards("mmf_sightings", "mmf --merge")?;
         let det = MmfDetections::from_sightings(&sightings, self.params.mmf_merge_radius_arcmin)?;
-        let files = write_mmf_detections(&det, dirs)?;
+        let files = write_mmf_detections(&det, &self.dirs)?;
         Ok((det, files))
     }
 
