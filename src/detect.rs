@@ -10,7 +10,6 @@
 
 use polars::prelude::*;
 
-use crate::catalog::{crossmatch, Match};
 use crate::error::{ensure_param, Result};
 use crate::predict::Predictions;
 use crate::sky::galactic_to_icrs;
@@ -319,32 +318,10 @@ impl Detections {
 /// object) and keep the highest peak of each group.
 fn merge(s: &[Sighting], radius_arcmin: f64) -> Result<Detections> {
     let pos: Vec<(f64, f64)> = s.iter().map(|x| (x.glon, x.glat)).collect();
-    let mut parent: Vec<usize> = (0..s.len()).collect();
-    fn root(p: &mut [usize], mut k: usize) -> usize {
-        while p[k] != k {
-            p[k] = p[p[k]];
-            k = p[k];
-        }
-        k
-    }
-    if !s.is_empty() {
-        let pairs = crossmatch(&pos, &pos, radius_arcmin, Match::All)?;
-        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
-        for (a, b) in a.into_no_null_iter().zip(b.into_no_null_iter()) {
-            let (ra, rb) = (root(&mut parent, a as usize), root(&mut parent, b as usize));
-            if ra != rb {
-                parent[ra.max(rb)] = ra.min(rb);
-            }
-        }
-    }
-    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for k in 0..s.len() {
-        let r = root(&mut parent, k);
-        groups.entry(r).or_default().push(k);
-    }
+    let groups = crate::catalog::friends_of_friends(&pos, radius_arcmin)?;
     // Objects ordered by decreasing peak, so id 0 is the most confident.
     let mut objects: Vec<(usize, Vec<usize>)> = groups
-        .into_values()
+        .into_iter()
         .map(|g| {
             let best = *g.iter().max_by(|&&a, &&b| s[a].peak.total_cmp(&s[b].peak).then(b.cmp(&a))).expect("non-empty");
             (best, g)

@@ -167,3 +167,33 @@ impl CellIndex {
         }
     }
 }
+
+/// Friends-of-friends groups of `positions` (Galactic degrees): two positions within `radius_arcmin`
+/// are friends, and a chain of friends is one group. Groups come in order of their first member, each
+/// with its members in increasing order.
+pub(crate) fn friends_of_friends(positions: &[(f64, f64)], radius_arcmin: f64) -> Result<Vec<Vec<usize>>> {
+    let mut parent: Vec<usize> = (0..positions.len()).collect();
+    fn root(p: &mut [usize], mut k: usize) -> usize {
+        while p[k] != k {
+            p[k] = p[p[k]];
+            k = p[k];
+        }
+        k
+    }
+    if !positions.is_empty() {
+        let pairs = crossmatch(positions, positions, radius_arcmin, Match::All)?;
+        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
+        for (a, b) in a.into_no_null_iter().zip(b.into_no_null_iter()) {
+            let (ra, rb) = (root(&mut parent, a as usize), root(&mut parent, b as usize));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for k in 0..positions.len() {
+        let r = root(&mut parent, k);
+        groups.entry(r).or_default().push(k);
+    }
+    Ok(groups.into_values().collect())
+}

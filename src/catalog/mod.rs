@@ -30,6 +30,7 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crossmatch::friends_of_friends;
 pub use crossmatch::{crossmatch, Match};
 pub use load::{parse_angle, read_csv, read_fits_table, read_parquet, read_table, ColumnMap};
 pub use real::{contaminants, RealCatalog};

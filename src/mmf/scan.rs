@@ -15,7 +15,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{Measurement, Mmf, MmfFilter};
-use crate::catalog::{crossmatch, Catalog, ColumnMap, Match};
+use crate::catalog::{Catalog, ColumnMap};
 use crate::error::{ensure_param, Result};
 use crate::patches::{footprint_tiles, sample_patches, Gnomonic, Interpolation, PatchInfo, PatchSampler};
 use crate::sky::{galactic_to_icrs, unit_vector, HealpixMap, Sky};
@@ -423,33 +423,11 @@ fn sightings_from_df(df: &DataFrame) -> Result<Vec<Sighting>> {
 /// Friends-of-friends groups of sightings within `radius_arcmin`; each group is measured by its
 /// highest-q sighting; objects by decreasing q.
 fn merge(s: &[Sighting], radius_arcmin: f64) -> Result<MmfDetections> {
-    let mut parent: Vec<usize> = (0..s.len()).collect();
-    fn root(p: &mut [usize], mut k: usize) -> usize {
-        while p[k] != k {
-            p[k] = p[p[k]];
-            k = p[k];
-        }
-        k
-    }
-    if !s.is_empty() {
-        let pos: Vec<(f64, f64)> = s.iter().map(|x| (x.glon, x.glat)).collect();
-        let pairs = crossmatch(&pos, &pos, radius_arcmin, Match::All)?;
-        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
-        for (a, b) in a.into_no_null_iter().zip(b.into_no_null_iter()) {
-            let (ra, rb) = (root(&mut parent, a as usize), root(&mut parent, b as usize));
-            if ra != rb {
-                parent[ra.max(rb)] = ra.min(rb);
-            }
-        }
-    }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for k in 0..s.len() {
-        let r = root(&mut parent, k);
-        groups.entry(r).or_default().push(k);
-    }
+    let pos: Vec<(f64, f64)> = s.iter().map(|x| (x.glon, x.glat)).collect();
+    let groups = crate::catalog::friends_of_friends(&pos, radius_arcmin)?;
     let by_snr = |a: &usize, b: &usize| s[*a].m.snr.total_cmp(&s[*b].m.snr).then(b.cmp(a));
     let mut objects: Vec<(usize, Vec<usize>)> =
-        groups.into_values().map(|g| (*g.iter().max_by(|a, b| by_snr(a, b)).unwrap_or(&g[0]), g)).collect();
+        groups.into_iter().map(|g| (*g.iter().max_by(|a, b| by_snr(a, b)).unwrap_or(&g[0]), g)).collect();
     objects.sort_by(|x, y| by_snr(&y.0, &x.0));
     let mut object_of = vec![0u32; s.len()];
     for (id, (_, g)) in objects.iter().enumerate() {
