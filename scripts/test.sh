@@ -65,6 +65,9 @@ if [ -n "${XCLUSTER_SKIP_NOTEBOOKS:-}" ]; then
 fi
 say "kernel: install evcxr_jupyter, Jupyter and the \"Rust (xcluster)\" kernel; build xcluster for it"
 bash kernel/install.sh
+say "exports read by astropy and mocpy (their environment exists only now)"
+( . kernel/env.sh && XCLUSTER_PYTHON="$XCLUSTER_VENV/bin/python" scripts/cargo-shared test --test it \
+    query::exports_are_read_by_astropy_and_mocpy )
 say "notebooks"
 ( . kernel/env.sh && "$XCLUSTER_VENV/bin/python" kernel/test_run_notebooks.py )
 kernel/run-notebooks --require-outputs
