@@ -392,20 +392,10 @@ fn predict(
     if merge {
         let (det, files) = job.merge_shards()?;
         println!("{}", det.df());
-        for f in &files {
-            println!("wrote {}", f.display());
-        }
+        print_written(&files)?;
         return Ok(());
     }
-    let cover = match (full_sky, tiles.is_empty()) {
-        (true, _) => Cover::full_sky(),
-        (false, true) => Cover::test(),
-        (false, false) => Cover::tiles(&tiles),
-    };
-    let cover = match shard {
-        Some((i, n)) => cover.shard(i, n),
-        None => cover,
-    };
+    let cover = cover_of(&tiles, full_sky, shard);
     cover.resolve(&params.tiling()?)?;
     let trained = job.trained()?;
     let stage = job.predict(&trained, &job.sampled(&job.sky()?)?, cover)?;
@@ -419,25 +409,35 @@ fn predict(
     Ok(())
 }
 
+/// The tiles of `--tiles`, `--full-sky` or (neither) the test tiles, with `--shard`'s share.
+fn cover_of(tiles: &[u32], full_sky: bool, shard: Option<(u32, u32)>) -> Cover {
+    let cover = match (full_sky, tiles.is_empty()) {
+        (true, _) => Cover::full_sky(),
+        (false, true) => Cover::test(),
+        (false, false) => Cover::tiles(tiles),
+    };
+    match shard {
+        Some((i, n)) => cover.shard(i, n),
+        None => cover,
+    }
+}
+
+fn print_written(files: &[PathBuf]) -> anyhow::Result<()> {
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
 fn mmf(params: &Params, tiles: Vec<u32>, full_sky: bool, shard: Option<(u32, u32)>, merge: bool) -> anyhow::Result<()> {
     let job = Job::new(params)?;
     if merge {
         let (det, files) = job.merge_mmf_shards()?;
         println!("{}", det.df());
-        for f in &files {
-            println!("wrote {}", f.display());
-        }
+        print_written(&files)?;
         return Ok(());
     }
-    let cover = match (full_sky, tiles.is_empty()) {
-        (true, _) => Cover::full_sky(),
-        (false, true) => Cover::test(),
-        (false, false) => Cover::tiles(&tiles),
-    };
-    let cover = match shard {
-        Some((i, n)) => cover.shard(i, n),
-        None => cover,
-    };
+    let cover = cover_of(&tiles, full_sky, shard);
     cover.resolve(&params.tiling()?)?;
     let stage = job.mmf(&job.sky()?, cover)?;
     println!("tiles {:?} searched in {:.1} s, {} sightings", stage.tiles, stage.seconds, stage.sightings.height());
