@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::catalog::{crossmatch as match_positions, Catalog, Match};
+use crate::catalog::{match_pairs, Catalog, Match};
 use crate::detect::Detections;
 use crate::error::{ensure_param, Error, Result};
 use crate::output::{write_atomic, write_csv, write_parquet};
@@ -94,9 +94,8 @@ impl Footprint {
             return Ok((0..positions.len()).flat_map(|k| (0..n).map(move |p| (k, p))).collect());
         }
         let centres: Vec<(f64, f64)> = self.patches.iter().map(|p| p.projection.center_galactic()).collect();
-        let pairs = match_positions(positions, &centres, self.reach_arcmin, Match::All)?;
-        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
-        Ok(a.into_no_null_iter().zip(b.into_no_null_iter()).map(|(k, p)| (k as usize, p as usize)).collect())
+        let pairs = match_pairs(positions, &centres, self.reach_arcmin, Match::All)?;
+        Ok(pairs.into_iter().map(|p| (p.a as usize, p.b as usize)).collect())
     }
 
     /// Area of the footprint in deg²: the number of distinct HEALPix pixels of `nside` (a power of two
@@ -275,15 +274,14 @@ pub(crate) fn positions(df: &DataFrame) -> Result<Vec<(f64, f64)>> {
 
 /// Per position, the nearest object of `cat` within `radius_arcmin`.
 fn nearest(pos: &[(f64, f64)], cat: &Catalog, radius_arcmin: f64) -> Result<Nearest> {
-    let m = match_positions(pos, &cat.galactic()?, radius_arcmin, Match::Nearest)?;
     let names = cat.df().column("name")?.cast(&DataType::String)?;
     let names = names.str()?;
     let mut out = Nearest { row: vec![None; pos.len()], name: vec![None; pos.len()], sep: vec![None; pos.len()] };
-    let (a, b, s) = (m.column("idx_a")?.u32()?, m.column("idx_b")?.u32()?, m.column("sep_arcmin")?.f64()?);
-    for ((a, b), s) in a.into_no_null_iter().zip(b.into_no_null_iter()).zip(s.into_no_null_iter()) {
-        out.row[a as usize] = Some(b);
-        out.name[a as usize] = names.get(b as usize).map(str::to_string);
-        out.sep[a as usize] = Some(s);
+    for pair in match_pairs(pos, &cat.galactic()?, radius_arcmin, Match::Nearest)? {
+        let a = pair.a as usize;
+        out.row[a] = Some(pair.b);
+        out.name[a] = names.get(pair.b as usize).map(str::to_string);
+        out.sep[a] = Some(pair.sep_arcmin);
     }
     Ok(out)
 }

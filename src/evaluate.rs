@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::catalog::{crossmatch as match_positions, Catalog, ColumnMap, Match};
+use crate::catalog::{match_pairs, Catalog, ColumnMap, Match};
 use crate::crossmatch::{lists_as_text, positions, Footprint, CLUSTER_RADIUS_ARCMIN};
 use crate::detect::{Detection, Detections};
 use crate::error::{ensure_param, Error, Result};
@@ -244,10 +244,8 @@ impl Evaluator {
     ) -> Result<(Vec<Option<(u32, f64)>>, Vec<Option<(u32, f64)>>)> {
         let nearest = |a: &[(f64, f64)], b: &[(f64, f64)]| -> Result<Vec<Option<(u32, f64)>>> {
             let mut out = vec![None; a.len()];
-            let m = match_positions(a, b, self.radius_arcmin, Match::Nearest)?;
-            let (ia, ib, s) = (m.column("idx_a")?.u32()?, m.column("idx_b")?.u32()?, m.column("sep_arcmin")?.f64()?);
-            for ((ia, ib), s) in ia.into_no_null_iter().zip(ib.into_no_null_iter()).zip(s.into_no_null_iter()) {
-                out[ia as usize] = Some((ib, s));
+            for pair in match_pairs(a, b, self.radius_arcmin, Match::Nearest)? {
+                out[pair.a as usize] = Some((pair.b, pair.sep_arcmin));
             }
             Ok(out)
         };

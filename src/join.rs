@@ -12,7 +12,7 @@
 //! - `PositionJoin::one_to_one(r)`: pairs taken by increasing separation, each row of either side
 //!   used at most once.
 //!
-//! Matching runs on Galactic positions with the HEALPix-indexed [`crate::catalog::crossmatch()`].
+//! Matching runs on Galactic positions with the HEALPix-indexed [`crate::catalog::match_pairs()`].
 //!
 //! ```
 //! use xcluster::join::{join_position, PositionJoin};
@@ -29,7 +29,7 @@
 
 use polars::prelude::*;
 
-use crate::catalog::{crossmatch, Catalog, ColumnMap, Match};
+use crate::catalog::{match_pairs, Catalog, ColumnMap, Match};
 use crate::crossmatch::Matched;
 use crate::error::{ensure_param, Error, Result};
 use crate::query::sql_name;
@@ -140,12 +140,10 @@ fn join_named(
     let suffix = how.suffix.clone().unwrap_or_else(|| format!("_{}", sql_name(right_name)));
     let (pa, ia) = valid(&galactic_positions(left, left_name)?);
     let (pb, ib) = valid(&galactic_positions(right, right_name)?);
-    let pairs = crossmatch(&pa, &pb, how.radius_arcmin, how.mode)?;
-    let (a, b, s) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?, pairs.column("sep_arcmin")?.f64()?);
-    // Pairs in original row numbers, grouped by left row (crossmatch sorts by idx_a then separation).
+    // Pairs in original row numbers, grouped by left row (pairs come sorted by row then separation).
     let mut by_left: Vec<Vec<(IdxSize, f64)>> = vec![Vec::new(); left.height()];
-    for ((a, b), s) in a.into_no_null_iter().zip(b.into_no_null_iter()).zip(s.into_no_null_iter()) {
-        by_left[ia[a as usize]].push((ib[b as usize] as IdxSize, s));
+    for pair in match_pairs(&pa, &pb, how.radius_arcmin, how.mode)? {
+        by_left[ia[pair.a as usize]].push((ib[pair.b as usize] as IdxSize, pair.sep_arcmin));
     }
     let (mut li, mut ri, mut sep): (Vec<IdxSize>, Vec<Option<IdxSize>>, Vec<Option<f64>>) = (vec![], vec![], vec![]);
     for (i, matches) in by_left.iter().enumerate() {

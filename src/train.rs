@@ -1055,6 +1055,21 @@ pub fn default_device() -> Device {
     }
 }
 
+/// The device called `name`: `cpu` (burn's flex backend) or `cuda` (the first NVIDIA GPU, in a build
+/// with the `cuda` feature), as `xcluster bench train --device` takes it.
+pub fn device_named(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        #[cfg(not(feature = "cuda"))]
+        "cuda" => {
+            Err(Error::param("device", "this build has no CUDA: build with `--features cuda` (scripts/gpu-check.sh)"))
+        }
+        other => Err(Error::param("device", format!("{other:?} is not a device: use cpu or cuda"))),
+    }
+}
+
 /// Mean loss and metrics of `net` over `data`, in batches of `config.batch`.
 fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig, device: &Device) -> Result<(f64, Confusion)> {
     let (bands, size) = (data.patches().bands().len(), data.patches().size());

@@ -220,6 +220,13 @@ enum Command {
         /// `train`: timed steps per network (after 2 warm-up steps).
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        /// `train`: where the original U-Net's step goes (forward, backward, optimizer) and each
+        /// layer operation at its shapes, burn's convolutions beside ours (and PyTorch's, with the peer).
+        #[arg(long)]
+        breakdown: bool,
+        /// `train`: `cpu`, or `cuda` in a build with the `cuda` feature (default: what the build trains on).
+        #[arg(long, value_name = "cpu|cuda")]
+        device: Option<String>,
     },
 }
 
@@ -302,8 +309,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crossmatch(&params, &catalog, radius, mode, inner, name, &map, run, out)?
         }
         Command::Export { format, out, sql, run } => export(&params, &format, out, sql.as_deref(), run)?,
-        Command::Bench { what, quick, model, batch, bands, steps } => match what {
-            BenchKind::Train => bench_train(model.as_deref(), batch, bands, steps)?,
+        Command::Bench { what, quick, model, batch, bands, steps, breakdown, device } => match what {
+            BenchKind::Train => {
+                let device = match device {
+                    Some(name) => xcluster::train::device_named(&name)?,
+                    None => xcluster::train::default_device(),
+                };
+                bench_train(model.as_deref(), batch, bands, steps, breakdown, &device)?
+            }
             other => bench_cmd(other, quick)?,
         },
     }
@@ -590,27 +603,41 @@ fn export(
     Ok(())
 }
 
-fn bench_train(model: Option<&str>, batch: usize, bands: usize, steps: usize) -> anyhow::Result<()> {
+fn bench_train(
+    model: Option<&str>,
+    batch: usize,
+    bands: usize,
+    steps: usize,
+    breakdown: bool,
+    device: &xcluster::train::Device,
+) -> anyhow::Result<()> {
     use xcluster::model::Architecture;
     let archs = match model {
         Some(name) => vec![Architecture::from_name(name)?],
         None => Architecture::ALL.to_vec(),
     };
-    let bar =
-        ProgressBar::new(archs.len() as u64).with_style(ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")?);
+    let peer = bench::Peer::from_env();
+    if peer.is_none() {
+        eprintln!(
+            "no peer: set {} to a Python with TensorFlow, keras-unet-collection and PyTorch \
+             (scripts/bench-peers.sh makes one) to time Keras and PyTorch in the same run",
+            bench::Peer::ENV
+        );
+    }
+    let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} [{pos}] {msg}")?);
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let row = |name: &str, _n: usize, secs: f64| {
         bar.inc(1);
-        bar.set_message(format!("{name}: {:.0} ms", secs * 1e3));
+        bar.set_message(format!("{name}: {:.1} ms", secs * 1e3));
     };
-    let df = bench::run_train(&archs, batch, bands, steps, row)?;
+    let df = if breakdown {
+        bench::run_train_breakdown(batch, bands, steps, device, peer.as_ref(), row)?
+    } else {
+        bench::run_train(&archs, batch, bands, steps, device, peer.as_ref(), row)?
+    };
     bar.finish_and_clear();
-    println!(
-        "batch {batch}, {bands} bands, 64×64, {} threads, device {:?}",
-        rayon::current_num_threads(),
-        xcluster::train::default_device()
-    );
-    println!("{df}");
+    println!("batch {batch}, {bands} bands, 64×64, {} threads, device {device:?}", rayon::current_num_threads());
+    print!("{}", bench::markdown(&df)?);
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! Positional cross-matching of two lists of sky positions.
 //!
 //! In: positions A and B as (lon, lat) in degrees (same frame), a radius in arcmin and a [`Match`]
-//! mode. Out: a DataFrame `idx_a` (u32), `idx_b` (u32), `sep_arcmin` (f64), sorted by `idx_a` then
-//! separation. B is indexed by HEALPix NESTED cells at the coarsest depth whose cells are at least
+//! mode. Out: [`Pair`]s inside the crate ([`match_pairs`]), a DataFrame `idx_a` (u32), `idx_b`
+//! (u32), `sep_arcmin` (f64) at the edge ([`crossmatch`]), sorted by `idx_a` then separation. B is indexed by HEALPix NESTED cells at the coarsest depth whose cells are at least
 //! as wide as the radius (`cdshealpix::best_starting_depth`), so each A position needs only its own
 //! cell and the 8 around it: the cost grows as N_A · (B density · radius²), not N_A · N_B.
 
@@ -37,6 +37,27 @@ pub enum Match {
 /// assert!((sep - 3.0).abs() < 1e-9);
 /// ```
 pub fn crossmatch(a: &[(f64, f64)], b: &[(f64, f64)], radius_arcmin: f64, mode: Match) -> Result<DataFrame> {
+    let pairs = match_pairs(a, b, radius_arcmin, mode)?;
+    Ok(df!(
+        "idx_a" => pairs.iter().map(|p| p.a).collect::<Vec<u32>>(),
+        "idx_b" => pairs.iter().map(|p| p.b).collect::<Vec<u32>>(),
+        "sep_arcmin" => pairs.iter().map(|p| p.sep_arcmin).collect::<Vec<f64>>(),
+    )?)
+}
+
+/// One matched pair: row `a` of A, row `b` of B, their separation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    /// Row in A.
+    pub a: u32,
+    /// Row in B.
+    pub b: u32,
+    /// Separation in arcmin.
+    pub sep_arcmin: f64,
+}
+
+/// [`crossmatch`] as typed pairs, sorted by `a` then separation (then `b`).
+pub fn match_pairs(a: &[(f64, f64)], b: &[(f64, f64)], radius_arcmin: f64, mode: Match) -> Result<Vec<Pair>> {
     ensure_param!(
         radius_arcmin > 0.0 && radius_arcmin <= 600.0,
         "crossmatch radius_arcmin",
@@ -76,12 +97,7 @@ pub fn crossmatch(a: &[(f64, f64)], b: &[(f64, f64)], radius_arcmin: f64, mode: 
         pairs = greedy_one_to_one(pairs, b.len());
     }
     pairs.par_sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.2.total_cmp(&y.2)).then(x.1.cmp(&y.1)));
-    let df = df!(
-        "idx_a" => pairs.iter().map(|p| p.0).collect::<Vec<u32>>(),
-        "idx_b" => pairs.iter().map(|p| p.1).collect::<Vec<u32>>(),
-        "sep_arcmin" => pairs.iter().map(|p| p.2).collect::<Vec<f64>>(),
-    )?;
-    Ok(df)
+    Ok(pairs.into_iter().map(|(a, b, sep_arcmin)| Pair { a, b, sep_arcmin }).collect())
 }
 
 /// Keep pairs by increasing separation while neither end is taken yet.
@@ -181,9 +197,7 @@ pub(crate) fn friends_of_friends(positions: &[(f64, f64)], radius_arcmin: f64) -
         k
     }
     if !positions.is_empty() {
-        let pairs = crossmatch(positions, positions, radius_arcmin, Match::All)?;
-        let (a, b) = (pairs.column("idx_a")?.u32()?, pairs.column("idx_b")?.u32()?);
-        for (a, b) in a.into_no_null_iter().zip(b.into_no_null_iter()) {
+        for Pair { a, b, .. } in match_pairs(positions, positions, radius_arcmin, Match::All)? {
             let (ra, rb) = (root(&mut parent, a as usize), root(&mut parent, b as usize));
             if ra != rb {
                 parent[ra.max(rb)] = ra.min(rb);

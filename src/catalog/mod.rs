@@ -31,7 +31,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use crossmatch::friends_of_friends;
-pub use crossmatch::{crossmatch, Match};
+pub use crossmatch::{crossmatch, match_pairs, Match, Pair};
 pub use load::{parse_angle, read_csv, read_fits_table, read_parquet, read_table, ColumnMap};
 pub use real::{contaminants, RealCatalog};
 pub use votable::read_votable;
@@ -243,13 +243,19 @@ impl Catalog {
     /// Match this catalog (A) against `other` (B) within `radius_arcmin` on Galactic positions:
     /// `idx_a`, `idx_b`, `sep_arcmin`, `name_a`, `name_b`. See [`crossmatch`].
     pub fn crossmatch(&self, other: &Catalog, radius_arcmin: f64, mode: Match) -> Result<DataFrame> {
-        let mut m = crossmatch(&self.galactic()?, &other.galactic()?, radius_arcmin, mode)?;
-        for (col, cat, out) in [("idx_a", self, "name_a"), ("idx_b", other, "name_b")] {
-            let idx = m.column(col)?.u32()?.clone();
-            let names = cat.df.column("name")?.as_materialized_series().take(&idx)?;
-            m.with_column(names.with_name(out.into()).into_column())?;
-        }
-        Ok(m)
+        let pairs = match_pairs(&self.galactic()?, &other.galactic()?, radius_arcmin, mode)?;
+        let (a, b): (Vec<u32>, Vec<u32>) = pairs.iter().map(|p| (p.a, p.b)).unzip();
+        let name = |cat: &Catalog, rows: &[u32], col: &str| -> Result<Column> {
+            let names = cat.df.column("name")?.as_materialized_series().take_slice(rows)?;
+            Ok(names.with_name(col.into()).into_column())
+        };
+        let (name_a, name_b) = (name(self, &a, "name_a")?, name(other, &b, "name_b")?);
+        Ok(df!(
+            "idx_a" => a,
+            "idx_b" => b,
+            "sep_arcmin" => pairs.iter().map(|p| p.sep_arcmin).collect::<Vec<f64>>(),
+        )?
+        .hstack(&[name_a, name_b])?)
     }
 
     /// The union of `parts` under `name`: their normalised columns stacked (extras dropped);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Catalog, Catalogs, ColumnMap, Match};
+use super::{match_pairs, Catalog, Catalogs, ColumnMap, Match};
 use crate::crossmatch::CLUSTER_RADIUS_ARCMIN;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -185,10 +185,10 @@ impl Catalog {
 
     /// The rows farther than the cluster match radius (7′) from every object of `other`, as `name`.
     pub fn far_from(&self, other: &Catalog, name: &str) -> Result<Catalog> {
-        let near = self.crossmatch(other, CLUSTER_RADIUS_ARCMIN, Match::Nearest)?;
+        let near = match_pairs(&self.galactic()?, &other.galactic()?, CLUSTER_RADIUS_ARCMIN, Match::Nearest)?;
         let mut keep = vec![true; self.len()];
-        for i in near.column("idx_a")?.u32()?.into_no_null_iter() {
-            keep[i as usize] = false;
+        for pair in near {
+            keep[pair.a as usize] = false;
         }
         self.filter(name, &BooleanChunked::from_slice("keep".into(), &keep))
     }

@@ -5,6 +5,7 @@ mod chain;
 mod cli;
 mod common;
 mod compare;
+mod conv_grad;
 mod coords;
 mod crossmatch_eval;
 mod dataset;

@@ -16,6 +16,40 @@ use crate::error::{Error, Result};
 use crate::patches::{sample_patches, Gnomonic, Interpolation};
 use crate::sky::{create_healpix_table, read_map, Grid, HealpixMap, Ordering};
 
+mod train;
+pub use train::{run_train, run_train_breakdown, Peer};
+
+/// `df` as a Markdown table (every column, however many; numbers to 4 significant digits, nulls
+/// empty), for benchmark tables too wide for polars' own display.
+pub fn markdown(df: &DataFrame) -> Result<String> {
+    let columns = df.columns();
+    let cell = |col: &Column, row: usize| -> Result<String> {
+        Ok(match col.get(row)? {
+            AnyValue::Null => String::new(),
+            AnyValue::Float64(v) => round(v),
+            AnyValue::Float32(v) => round(f64::from(v)),
+            AnyValue::String(v) => v.to_string(),
+            other => other.to_string(),
+        })
+    };
+    let mut out = format!("| {} |\n", columns.iter().map(|c| c.name().as_str()).collect::<Vec<_>>().join(" | "));
+    out += &format!("|{}\n", "---|".repeat(columns.len()));
+    for row in 0..df.height() {
+        let cells = columns.iter().map(|c| cell(c, row)).collect::<Result<Vec<_>>>()?;
+        out += &format!("| {} |\n", cells.join(" | "));
+    }
+    Ok(out)
+}
+
+fn round(v: f64) -> String {
+    match v.abs() {
+        a if a >= 1000.0 || a == 0.0 => format!("{v:.0}"),
+        a if a >= 100.0 => format!("{v:.1}"),
+        a if a >= 10.0 => format!("{v:.2}"),
+        _ => format!("{v:.4}"),
+    }
+}
+
 /// Sizes of a benchmark run.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchSizes {
@@ -337,79 +371,6 @@ pub fn run_real(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Res
         rows.push(measure_sky(name, nside, || Sky::planck_from(dir.path(), dir.path(), &Band::ALL), &mut report)?);
     }
     sky_rows_df(&rows)
-}
-
-/// Training-step speed of the networks (`xcluster bench train`): for each architecture, `warmup`
-/// untimed steps, then `steps` timed Adam steps on random `[batch, bands, 64, 64]` inputs and masks
-/// (focal Tversky loss, the original's default network widths); reports the median milliseconds per
-/// step, images per second, and the median inference time per batch.
-pub fn run_train(
-    archs: &[crate::model::Architecture],
-    batch: usize,
-    bands: usize,
-    steps: usize,
-    mut report: impl FnMut(&str, usize, f64),
-) -> Result<DataFrame> {
-    use crate::loss::Loss;
-    use crate::model::NetConfig;
-    use burn::module::Module;
-    use burn::optim::{AdamConfig, GradientsParams};
-    use burn::tensor::{Distribution, Tensor};
-    crate::error::ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
-    let device = crate::train::default_device();
-    let ad = device.clone().autodiff();
-    let mut rows = Vec::new();
-    for &arch in archs {
-        device.seed(1);
-        let mut net = NetConfig::new(arch, bands).init(&ad)?;
-        let (_, params) = net.param_counts();
-        let mut optim = AdamConfig::new().init();
-        let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &ad);
-        let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &ad);
-        let mut times = Vec::with_capacity(steps);
-        for step in 0..steps + 2 {
-            let t = Instant::now();
-            let loss = Loss::focal_tversky().forward(net.forward(x.clone()), y.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(1e-3, net, grads);
-            // Reading a value waits for the step to finish on asynchronous backends (CUDA).
-            let _: f32 = net.forward(x.clone().slice([0..1, 0..bands, 0..64, 0..64])).mean().into_scalar();
-            if step >= 2 {
-                times.push(t.elapsed().as_secs_f64());
-            }
-        }
-        let infer_net = net.valid();
-        let xi = x.clone().inner();
-        let mut infer = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            let _: f32 = infer_net.forward(xi.clone()).mean().into_scalar();
-            infer.push(t.elapsed().as_secs_f64());
-        }
-        let (step_s, infer_s) = (median(&mut times), median(&mut infer));
-        report(&format!("{arch}: train step"), batch, step_s);
-        rows.push((
-            arch.name().to_string(),
-            params as u64,
-            step_s * 1e3,
-            batch as f64 / step_s,
-            infer_s * 1e3,
-            batch as f64 / infer_s,
-        ));
-    }
-    Ok(df!(
-        "model" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        "params" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "ms_per_step" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "train_images_per_s" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-        "ms_per_inference_batch" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-        "inference_images_per_s" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
-    )?)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Detection at full-sky scale (`xcluster bench detect`): `n` probability maps of 64×64 on scan
