@@ -181,3 +181,22 @@ fn conv2d_weight_grad_equals_burns_swapped_convolution() {
         assert_close(&dw, &values(burn), &format!("burn's formula, {case:?}"));
     }
 }
+
+/// On large maps the weight gradient is summed from chunks of images computed on several threads;
+/// the chunks are added in a fixed order, so the gradient is the same bit for bit on every call
+/// (and a seed fixes a training run).
+#[test]
+fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
+    let case = Case { n: 8, c: 8, o: 8, size: [32, 32], ..UNET_3X3 };
+    let w_shape = [case.o, case.c, 3, 3];
+    let x_shape = [case.n, case.c, 32, 32];
+    let grads: Vec<Vec<f64>> = (0..4)
+        .map(|_| {
+            let _serial = crate::common::device_rng();
+            autodiff_weight_grad(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv())).0
+        })
+        .collect();
+    for g in &grads[1..] {
+        assert!(g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "the gradients differ between calls");
+    }
+}
