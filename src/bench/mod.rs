@@ -28,8 +28,10 @@ pub fn markdown(df: &DataFrame) -> Result<String> {
             AnyValue::Null => String::new(),
             AnyValue::Float64(v) => round(v),
             AnyValue::Float32(v) => round(f64::from(v)),
-            AnyValue::String(v) => v.to_string(),
-            other => other.to_string(),
+            other => match other.get_str() {
+                Some(text) => text.to_string(),
+                None => other.to_string(),
+            },
         })
     };
     let mut out = format!("| {} |\n", columns.iter().map(|c| c.name().as_str()).collect::<Vec<_>>().join(" | "));

@@ -52,16 +52,29 @@ impl Peer {
         std::env::var_os(Self::ENV).filter(|p| !p.is_empty()).map(|p| Peer { python: p.into() })
     }
 
-    /// Run the peer script with `args` on `threads` threads; its JSON lines.
-    fn run(&self, args: &[String], threads: usize) -> Result<Vec<PeerRow>> {
+    /// Run the peer script's `what` (`train` or `breakdown`) at our sizes and threads (for `train`,
+    /// on `models`); its JSON lines.
+    fn run(&self, what: &str, batch: usize, bands: usize, steps: usize, models: &[&str]) -> Result<Vec<PeerRow>> {
+        let mut args: Vec<String> = [what, "--batch", &batch.to_string(), "--bands", &bands.to_string()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "--steps".into(),
+            steps.to_string(),
+            "--threads".into(),
+            rayon::current_num_threads().to_string(),
+        ]);
+        if !models.is_empty() {
+            args.push("--model".into());
+            args.extend(models.iter().map(|m| m.to_string()));
+        }
         let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         let script = dir.path().join("peer.py");
         std::fs::write(&script, PEER_SCRIPT).map_err(|e| Error::io(&script, e))?;
         let out = std::process::Command::new(&self.python)
             .arg(&script)
-            .args(args)
-            .arg("--threads")
-            .arg(threads.to_string())
+            .args(&args)
             .output()
             .map_err(|e| Error::io(&self.python, e))?;
         if !out.status.success() {
@@ -107,18 +120,11 @@ pub fn run_train(
 ) -> Result<DataFrame> {
     ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
     // The peer first: if it cannot run, say so before our part's minutes are spent.
-    let peers = match peer {
-        Some(peer) => {
-            let names: Vec<String> = archs.iter().map(|a| a.name().to_string()).collect();
-            let mut args = vec!["train".into(), "--batch".into(), batch.to_string()];
-            args.extend(["--bands".into(), bands.to_string(), "--steps".into(), steps.to_string()]);
-            args.push("--model".into());
-            args.extend(names);
-            report("peers: Keras and PyTorch", batch, 0.0);
-            peer.run(&args, rayon::current_num_threads())?
-        }
-        None => Vec::new(),
-    };
+    let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
+    if peer.is_some() {
+        report("peers: Keras and PyTorch", batch, 0.0);
+    }
+    let peers = peer.map(|p| p.run("train", batch, bands, steps, &names)).transpose()?.unwrap_or_default();
     let mut ours = Vec::new();
     for &arch in archs {
         let timed = time_network(arch, batch, bands, steps, device)?;
@@ -223,16 +229,10 @@ pub fn run_train_breakdown(
     mut report: impl FnMut(&str, usize, f64),
 ) -> Result<DataFrame> {
     ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
-    let peers = match peer {
-        Some(peer) => {
-            let args = ["breakdown", "--batch", &batch.to_string(), "--bands", &bands.to_string()];
-            let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            args.extend(["--steps".into(), steps.to_string()]);
-            report("peer: PyTorch", batch, 0.0);
-            peer.run(&args, rayon::current_num_threads())?
-        }
-        None => Vec::new(),
-    };
+    if peer.is_some() {
+        report("peer: PyTorch", batch, 0.0);
+    }
+    let peers = peer.map(|p| p.run("breakdown", batch, bands, steps, &[])).transpose()?.unwrap_or_default();
     let mut rows = step_parts(batch, bands, steps, device)?;
     for row in &rows {
         report(&format!("unet {}", row.pass), batch, row.ms / 1e3);
