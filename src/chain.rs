@@ -1,6 +1,7 @@
 //! The fluent chain: owned stage values that carry what the next stage needs, one per notebook cell.
 //!
-//! In: a [`Sky`] (with its truth, for the synthetic sky) and the cluster catalogs. Out, stage by stage:
+//! In: a [`Sky`] and the cluster catalogs (on the synthetic sky, with its [`Truth`]'s sources as
+//! contaminants). Out, stage by stage:
 //!
 //! | call | value | holds |
 //! |---|---|---|
@@ -11,7 +12,7 @@
 //! | `trained.scan(&data)?` | [`Scan`] | probability maps of the test tiles (or [`Cover`]: given tiles, the full sky, a shard) |
 //! | `.detect()?` | [`Detected`] | merged detections on the sky |
 //! | `.crossmatch(&cats)?` | [`Matched`] | known / unknown / contaminant, per-catalog counts |
-//! | `.evaluate()?` | [`Evaluation`] | purity and completeness against the synthetic sky's truth |
+//! | `.evaluate(&truth)?` | [`Evaluation`] | purity and completeness against the synthetic sky's [`Truth`] |
 //!
 //! Every value is owned, `Clone` and `'static` (maps and big tables are shared behind `Arc`), shows an
 //! HTML summary as a notebook cell's value, and has `.df()` for its table and `.plot()` for its figure.
@@ -25,13 +26,14 @@ use crate::crossmatch::{CrossMatch, Footprint, Matched};
 use crate::dataset::Dataset;
 use crate::detect::{Detection, Detections};
 use crate::error::{ensure_param, Error, Result};
-use crate::evaluate::{truth_contaminants, Evaluation, Evaluator};
+use crate::evaluate::{Evaluation, Evaluator};
 use crate::labels::Disk;
 use crate::normalise::{Normaliser, NormaliserSpec};
 use crate::patches::{PatchSampler, Patches};
 use crate::plot::Figure;
 use crate::predict::Predictions;
 use crate::sky::{Band, Sky};
+use crate::synthetic::Truth;
 use crate::tiles::{Split, Tiling, N_TILES};
 use crate::train::{Augmented, Model, Trained};
 
@@ -514,9 +516,8 @@ impl Scan {
             examples: self.examples.clone(),
         })
     }
-    /// Purity–completeness against the synthetic sky's truth, one row per probability threshold.
-    pub fn curve(&self, thresholds: &[f32]) -> Result<DataFrame> {
-        let truth = truth_of(&self.sky)?;
+    /// Purity–completeness against the synthetic sky's `truth`, one row per probability threshold.
+    pub fn curve(&self, thresholds: &[f32], truth: &Truth) -> Result<DataFrame> {
         Evaluator::default().curve(&self.predictions, Detection::default(), thresholds, &truth.clusters)
     }
     /// One row per scanned patch: its metadata and `max_prob`.
@@ -536,12 +537,6 @@ fn panel(examples: &Option<Examples>, disk: Disk, detections: &DataFrame) -> Res
         examples.as_ref().ok_or_else(|| Error::param("scan", "no patch was scanned: nothing to show"))?;
     let masks = crate::labels::masks(patches, disk)?;
     crate::plot::prediction(patches, &masks, probs, detections, 0).result()
-}
-
-fn truth_of(sky: &Sky) -> Result<&crate::sky::Truth> {
-    sky.truth().ok_or_else(|| {
-        Error::param("evaluate", "this sky has no truth: only the synthetic sky knows its injected clusters")
-    })
 }
 
 /// Merged detections of a scan (see the [module docs](self)).
@@ -565,24 +560,21 @@ impl Detected {
         &self.footprint
     }
     /// Cross-match with `cats`' cluster catalogs (PSZ2 with and without z, MCXC, RM50, RM30) at the
-    /// default radii, flagging contaminants: the synthetic sky's own sources, or on a real sky the
-    /// catalogs set with [`Catalogs::with_contaminants`].
+    /// default radii, flagging the contaminants set with [`Catalogs::with_contaminants`]: PCCS2 and
+    /// PGCC on the Planck sky, [`Truth::contaminants`] on the synthetic sky.
     pub fn crossmatch(&self, cats: &Catalogs) -> Result<Matched> {
         self.crossmatch_with(cats, CrossMatch::default())
     }
     /// [`Detected::crossmatch`] with other radii.
     pub fn crossmatch_with(&self, cats: &Catalogs, radii: CrossMatch) -> Result<Matched> {
-        let contaminants = match self.sky.truth() {
-            Some(truth) => truth_contaminants(truth)?,
-            None => cats.contaminants().to_vec(),
-        };
         ensure_param!(
-            !contaminants.is_empty(),
+            !cats.contaminants().is_empty(),
             "crossmatch contaminants",
-            "a real sky needs contaminant catalogs (PCCS2, PGCC): load them with \
-             `Catalogs::with_contaminants(xcluster::catalog::contaminants(dir, &bands)?)`"
+            "no contaminant catalogs are set: on the synthetic sky use its sources, \
+             `cats.with_contaminants(truth.contaminants()?)`; on the Planck sky load PCCS2 and PGCC, \
+             `cats.with_contaminants(xcluster::catalog::contaminants(dir, &bands)?)`"
         );
-        let refs: Vec<&Catalog> = contaminants.iter().collect();
+        let refs: Vec<&Catalog> = cats.contaminants().iter().collect();
         let matched = radii.run_on(&self.detections, &cats.known()?, &refs, &self.footprint)?;
         Ok(matched.with_origin(crate::crossmatch::Origin {
             sky: self.sky.clone(),
@@ -609,13 +601,12 @@ impl Matched {
         self.detections().clone()
     }
 
-    /// Purity and completeness of the detections against the synthetic sky's truth, on the scanned
-    /// patches; an error for a real sky or a table not made by [`Detected::crossmatch`].
-    pub fn evaluate(&self) -> Result<Evaluation> {
+    /// Purity and completeness of the detections against the synthetic sky's `truth`, on the scanned
+    /// patches; an error for a table not made by [`Detected::crossmatch`].
+    pub fn evaluate(&self, truth: &Truth) -> Result<Evaluation> {
         let origin = self.origin().ok_or_else(|| {
             Error::param("evaluate", "these matches do not come from a scan: evaluate with `Evaluator` instead")
         })?;
-        let truth = truth_of(&origin.sky)?;
         Evaluator::default().evaluate_on(&origin.detections, &truth.clusters, &origin.footprint)
     }
 }

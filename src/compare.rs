@@ -20,9 +20,9 @@
 //! ```no_run
 //! # use xcluster::prelude::*;
 //! # fn main() -> xcluster::Result<()> {
-//! # let (matched, scan): (Matched, xcluster::chain::Scan) = todo!();
+//! # let (matched, truth): (Matched, Truth) = todo!();
 //! let sky = &matched.origin().unwrap().sky;
-//! let vs = matched.versus_mmf(&xcluster::mmf::Mmf::planck_like().on_bands_of(sky))?;
+//! let vs = matched.versus_mmf(&xcluster::mmf::Mmf::planck_like().on_bands_of(sky), &truth)?;
 //! println!("{}", vs.table());
 //! # Ok(()) }
 //! ```
@@ -40,6 +40,7 @@ use crate::output::write_csv;
 use crate::plot::{curves, Figure, Series};
 use crate::predict::Predictions;
 use crate::sky::Sky;
+use crate::synthetic::Truth;
 use crate::tiles::{Tiling, N_TILES};
 
 /// The lowest S/N the MMF is run at for the curves (szifi's and Planck's peak-finding threshold).
@@ -102,15 +103,13 @@ impl HeadToHead {
         self
     }
 
-    /// Compare on `matched`'s sky and footprint (made by the chain, on the synthetic sky); with
+    /// Compare on `matched`'s sky and footprint (made by the chain, on the synthetic sky) against
+    /// `truth`; with
     /// `predictions` (the scan's maps) the U-Net's threshold is swept, without it its curve is its
     /// one operating point.
-    pub fn compare(&self, matched: &Matched, predictions: Option<&Predictions>) -> Result<Comparison> {
+    pub fn compare(&self, matched: &Matched, truth: &Truth, predictions: Option<&Predictions>) -> Result<Comparison> {
         let origin = matched.origin().ok_or_else(|| {
             Error::param("compare", "these matches do not come from a scan: make them with the chain")
-        })?;
-        let truth = origin.sky.truth().ok_or_else(|| {
-            Error::param("compare", "this sky has no truth: only the synthetic sky knows its injected clusters")
         })?;
         self.compare_on(&origin.sky, &truth.clusters, matched.detections(), &origin.footprint, predictions)
     }
@@ -198,12 +197,13 @@ impl HeadToHead {
 }
 
 impl Matched {
-    /// The head to head with the matched filter `mmf` on these matches' sky and footprint (see the
+    /// The head to head with the matched filter `mmf` on these matches' sky and footprint, against
+    /// the synthetic sky's `truth` (see the
     /// [`compare`](crate::compare) module): [`HeadToHead::compare`] without the U-Net's maps, so its
     /// curve is its one operating point; give `scan.predictions()` to
     /// [`HeadToHead::compare`] to sweep it.
-    pub fn versus_mmf(&self, mmf: &Mmf) -> Result<Comparison> {
-        HeadToHead::new(mmf).compare(self, None)
+    pub fn versus_mmf(&self, mmf: &Mmf, truth: &Truth) -> Result<Comparison> {
+        HeadToHead::new(mmf).compare(self, truth, None)
     }
 }
 

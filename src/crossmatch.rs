@@ -27,10 +27,7 @@ use crate::patches::PatchInfo;
 use crate::predict::Predictions;
 use crate::sky::{Grid, Ordering};
 
-/// The original's cluster match radius, arcmin.
-pub const CLUSTER_RADIUS_ARCMIN: f64 = 7.0;
-/// The original's contaminant match radius, arcmin.
-pub const CONTAMINANT_RADIUS_ARCMIN: f64 = 5.0;
+pub use crate::catalog::{CLUSTER_RADIUS_ARCMIN, CONTAMINANT_RADIUS_ARCMIN};
 /// Largest radius the HEALPix-indexed [`crate::catalog::crossmatch`] accepts, arcmin.
 const MAX_INDEXED_RADIUS_ARCMIN: f64 = 600.0;
 

@@ -23,6 +23,14 @@ use crate::output::{write_atomic, write_parquet};
 use crate::patches::{info_from_df, Patches};
 use crate::sky::Band;
 
+impl Patches {
+    /// These patches with their disk masks ([`crate::labels::masks`]): a [`Dataset`].
+    pub fn labels(self, disk: crate::labels::Disk) -> Result<Dataset> {
+        let masks = crate::labels::masks(&self, disk)?;
+        Dataset::new(self, masks)
+    }
+}
+
 /// Inputs and label masks of a set of patches, with their metadata.
 #[derive(Debug, Clone)]
 pub struct Dataset {

@@ -207,17 +207,57 @@ impl Detections {
 }
 
 /// A component of one patch, on the sky.
-#[derive(Debug, Clone)]
-struct Sighting {
-    patch: u64,
-    tile: u32,
-    glon: f64,
-    glat: f64,
-    peak: f32,
-    npix: u32,
-    i: f64,
-    j: f64,
-    pixel_arcmin: f64,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    /// The patch's id.
+    pub patch: u64,
+    /// The patch's tile.
+    pub tile: u32,
+    /// Galactic longitude of the barycentre, degrees.
+    pub glon: f64,
+    /// Galactic latitude of the barycentre, degrees.
+    pub glat: f64,
+    /// The component's highest probability.
+    pub peak: f32,
+    /// Its pixels.
+    pub npix: u32,
+    /// Barycentre row in patch pixels.
+    pub i: f64,
+    /// Barycentre column in patch pixels.
+    pub j: f64,
+    /// The patch's pixel, arcmin.
+    pub pixel_arcmin: f64,
+}
+
+/// Every component of every scanned map, before merging ([`Predictions::sightings`]); sightings of
+/// separate scans (tiles, shards) stack with [`Sightings::extend`] and merge with
+/// [`Detections::from_sightings`]. As a table ([`Sightings::df`], `files/sightings.parquet`): `patch,
+/// tile, glon, glat, peak, npix, i, j, pixel_arcmin`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sightings(pub Vec<Sighting>);
+
+impl Sightings {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Append `other`'s sightings (another tile's or shard's).
+    pub fn extend(&mut self, other: Sightings) {
+        self.0.extend(other.0);
+    }
+    /// One row per sighting (the columns of the type docs).
+    pub fn df(&self) -> Result<DataFrame> {
+        sightings_df(&self.0)
+    }
+    /// Read back a table written by [`Sightings::df`] (e.g. stacked shard files); a missing column
+    /// is an error naming it.
+    pub fn from_df(df: &DataFrame) -> Result<Sightings> {
+        sightings_from_df(df).map(Sightings)
+    }
 }
 
 impl Predictions {
@@ -226,10 +266,8 @@ impl Predictions {
         Detections::from_sightings(&self.sightings(d)?, d.merge_radius_arcmin)
     }
 
-    /// Every component of every map, before merging: one row per sighting with `patch, tile, glon,
-    /// glat, peak, npix, i, j, pixel_arcmin` (i, j: barycentre in patch pixels). Sightings of separate
-    /// scans (tiles, shards) can be stacked and merged with [`Detections::from_sightings`].
-    pub fn sightings(&self, d: Detection) -> Result<DataFrame> {
+    /// Every component of every map, before merging (see [`Sightings`]).
+    pub fn sightings(&self, d: Detection) -> Result<Sightings> {
         d.validate()?;
         use rayon::prelude::*;
         let s: Vec<Sighting> = (0..self.len())
@@ -255,7 +293,7 @@ impl Predictions {
                 )
             })
             .collect();
-        sightings_df(&s)
+        Ok(Sightings(s))
     }
 }
 
@@ -304,13 +342,13 @@ fn sightings_from_df(df: &DataFrame) -> Result<Vec<Sighting>> {
 impl Detections {
     /// Merge `sightings` (as returned by [`Predictions::sightings`], possibly stacked from several
     /// scans) closer than `merge_radius_arcmin` into objects.
-    pub fn from_sightings(sightings: &DataFrame, merge_radius_arcmin: f64) -> Result<Self> {
+    pub fn from_sightings(sightings: &Sightings, merge_radius_arcmin: f64) -> Result<Self> {
         ensure_param!(
             merge_radius_arcmin > 0.0 && merge_radius_arcmin <= 600.0,
             "merge_radius_arcmin",
             "must be in (0, 600], got {merge_radius_arcmin}"
         );
-        merge(&sightings_from_df(sightings)?, merge_radius_arcmin)
+        merge(&sightings.0, merge_radius_arcmin)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! In: [`Detections`] (or a [`Predictions`] and detection thresholds, for a curve), the truth
 //! clusters (a DataFrame with `glon`, `glat` in degrees, optionally `catalog` and the binned
-//! quantities: [`Truth::clusters`] has all of them) and the scanned patches.
+//! quantities: [`Truth::clusters`](crate::synthetic::Truth::clusters) has all of them) and the scanned patches.
 //! Out: [`Evaluation`] — summary numbers, completeness per catalog and in bins of M500, Y5R500 and z,
 //! the detections and the in-footprint clusters with their matches — and purity–completeness curves.
 //!
@@ -18,13 +18,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::catalog::{match_pairs, Catalog, ColumnMap, Match};
+use crate::catalog::{match_pairs, Match};
 use crate::crossmatch::{lists_as_text, positions, Footprint, CLUSTER_RADIUS_ARCMIN};
 use crate::detect::{Detection, Detections};
 use crate::error::{ensure_param, Error, Result};
 use crate::output::write_csv;
 use crate::predict::Predictions;
-use crate::sky::Truth;
 
 /// Default bin edges: M500 in 10¹⁴ M☉.
 pub const M500_EDGES: [f64; 9] = [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, f64::INFINITY];
@@ -471,36 +470,4 @@ impl Evaluation {
         files.extend([detections, clusters]);
         Ok(files)
     }
-}
-
-/// The synthetic truth's cluster catalogs, one [`Catalog`] per `catalog` value except `unknown`
-/// (`PSZ2`, `PSZ2 no-z`, `MCXC`, `RM30`), in order of appearance: the cluster catalogs to cross-match with.
-pub fn truth_catalogs(truth: &Truth) -> Result<Vec<Catalog>> {
-    split_by(&truth.clusters, "catalog", |v| v != "unknown")
-}
-
-/// The synthetic truth's compact sources, one [`Catalog`] per `kind` (`radio`, `ir`, `cold_clump`):
-/// the contaminant catalogs to cross-match with.
-pub fn truth_contaminants(truth: &Truth) -> Result<Vec<Catalog>> {
-    split_by(&truth.sources, "kind", |_| true)
-}
-
-/// One catalog per value of `column` (kept when `keep`), named after the value.
-fn split_by(df: &DataFrame, column: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Catalog>> {
-    let col = df.column(column).map_err(|_| Error::param("truth", format!("no column {column:?}")))?;
-    let col = col.cast(&DataType::String)?;
-    let values = col.str()?;
-    let mut names: Vec<&str> = Vec::new();
-    for v in values.iter().flatten() {
-        if keep(v) && !names.contains(&v) {
-            names.push(v);
-        }
-    }
-    names
-        .into_iter()
-        .map(|name| {
-            let mask: BooleanChunked = values.iter().map(|v| v == Some(name)).collect();
-            Catalog::from_df(name, df.filter(&mask)?, &ColumnMap::auto())
-        })
-        .collect()
 }

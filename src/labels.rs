@@ -1,15 +1,14 @@
 //! Labels: binary disk masks around the catalog clusters of each patch.
 //!
 //! In: [`Patches`] (their metadata lists the clusters whose disks reach each patch) and a [`Disk`]
-//! rule. Out: a [`Dataset`] holding the patches and one H×W mask per patch (N×1×H×W, 1 inside a
-//! disk, 0 elsewhere). A pixel is inside when the angle between its centre and the cluster is at
+//! rule. Out: one H×W mask per patch (N×1×H×W, 1 inside a disk, 0 elsewhere), which
+//! `Patches::labels` (in [`crate::dataset`]) puts beside the patches. A pixel is inside when the angle between its centre and the cluster is at
 //! most the radius, measured on the sphere, so masks follow the patch's rotation and projection.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::dataset::Dataset;
 use crate::error::{ensure_param, Result};
 use crate::patches::{mix, PatchInfo, Patches, MAX_LABEL_RADIUS_ARCMIN};
 use crate::sky::unit_vector;
@@ -127,13 +126,5 @@ fn draw_disks(mask: &mut [f32], info: &PatchInfo, radii: &[f64]) {
                 }
             }
         }
-    }
-}
-
-impl Patches {
-    /// These patches with their disk masks: a [`Dataset`].
-    pub fn labels(self, disk: Disk) -> Result<Dataset> {
-        let masks = masks(&self, disk)?;
-        Dataset::new(self, masks)
     }
 }

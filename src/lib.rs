@@ -11,27 +11,31 @@
 //! `.plot()` its figure. On a tiny synthetic sky (seconds):
 //! ```
 //! use xcluster::prelude::*;
-//! let sky = Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, Band::YMap]))?;
-//! let cats = Catalogs::builtin()?;
+//! let (sky, truth) = Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, Band::YMap]))?;
+//! let cats = Catalogs::builtin()?.with_contaminants(truth.contaminants()?); // the sky's own sources
 //! let data = sky.tiles(Tiling::default()).patches(cats.planck_z()?).loops(1).normalise(Normaliser::mad())?;
 //! let trained = Model::unet().filters(&[4, 8]).loss(FocalTversky).epochs(1).steps_per_epoch(2).batch(4)
 //!     .progress(false).fit(&data)?;
 //! let matched = trained.scan(&data)?.detect()?.crossmatch(&cats)?;
-//! let evaluation = matched.evaluate()?;                  // the synthetic sky knows its clusters
+//! let evaluation = matched.evaluate(&truth)?;            // only the simulation knows its clusters
 //! assert_eq!(trained.history().height(), 1);
 //! assert_eq!(matched.summary().height(), 5);             // PSZ2 z, PSZ2 no-z, MCXC, RM50, RM30
 //! assert!(evaluation.completeness().is_some(), "clusters lie on the scanned test tile");
 //! # Ok::<(), xcluster::Error>(())
 //! ```
-//! With a params file, `Sky::load(&params)?` reads the sky it names (the synthetic one, or the
-//! Planck maps), and the command line (`xcluster run`) runs the same chain with its values.
+//! The truth travels beside the sky, not inside it: the maps are what a detector sees, and only
+//! the evaluation and the synthetic sky's contaminant list read the truth. With a params file,
+//! `let (sky, truth) = Sky::load(&params)?` reads the sky it names (the synthetic one with its
+//! truth, or the Planck maps with none), and the command line (`xcluster run`) runs the same chain
+//! with its values.
 //!
 //! ## The pipeline, one module per stage
 //! | stage | module | in → out |
 //! |---|---|---|
 //! | parameters | [`params`] | TOML file → validated [`params::Params`] (typed: [`model::Architecture`], [`loss::Loss`], [`train::OptimizerKind`], detection and cross-match settings); the one place it turns into stage values (`Sky::load(&params)`, `Model::from_params`, …), and the source of the builders' defaults |
+//! | bands | [`band`] | `100GHz` … `857GHz`, `y-map` → [`band::Band`], the key of every map, patch channel and normaliser entry |
 //! | sky | [`sky`] | FITS files / memory → [`sky::HealpixMap`], [`sky::Sky`]; coordinates; spherical harmonics ([`sky::sht`]) |
-//! | synthetic sky | [`sky::synthetic`] | recipe → Planck-like [`sky::Sky`] (6 HFI bands + y) and its [`sky::Truth`] |
+//! | synthetic sky | [`synthetic`] | recipe → Planck-like [`sky::Sky`] (6 HFI bands + y) and beside it its [`synthetic::Truth`] |
 //! | tiles | [`tiles`] | positions → tile (0…47) and split (train / val / test) |
 //! | catalogs | [`catalog`] | CSV / Parquet / FITS → [`catalog::Catalog`]; the published catalogs ([`catalog::RealCatalog`]: PSZ2 union, MCXC, redMaPPer, PCCS2, PGCC); cross-matching |
 //! | patches | [`patches`] | sky + tiling + catalog → [`patches::Patches`] (N×C×H×W + metadata): training shifts/rotations, scan grids, streaming |
@@ -72,6 +76,7 @@
 
 #![warn(missing_docs)]
 
+pub mod band;
 pub mod bench;
 pub mod catalog;
 pub mod chain;
@@ -101,6 +106,7 @@ pub mod prelude;
 pub mod query;
 pub mod region;
 pub mod sky;
+pub mod synthetic;
 pub mod tiles;
 pub mod train;
 

@@ -37,7 +37,8 @@ use crate::model::{Architecture, NetConfig};
 use crate::normalise::{Normaliser, NormaliserSpec};
 use crate::output::OutputDirs;
 use crate::patches::{PatchSampler, SamplerSettings};
-use crate::sky::{Band, Sky, Synthetic};
+use crate::sky::{Band, Sky};
+use crate::synthetic::{Synthetic, Truth};
 use crate::tiles::{Split, Tiling, N_TILES};
 use crate::train::{Model, OptimizerKind, TrainConfig, LR_FACTOR};
 
@@ -581,15 +582,16 @@ impl Synthetic {
 }
 
 impl Sky {
-    /// The sky of the params file: its `bands` (NESTED, one f32 copy each).
+    /// The sky of the params file, its `bands` (NESTED, one f32 copy each), and beside it the
+    /// truth when the simulation knows one.
     ///
-    /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`;
-    /// `sky = "planck"` reads the Planck files of the datasets manifest from `planck_path` (the
-    /// y-map from `milca_path`), see [`Sky::planck`].
-    pub fn load(params: &Params) -> Result<Sky> {
+    /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`, with its
+    /// [`Truth`]; `sky = "planck"` reads the Planck files of the datasets manifest from
+    /// `planck_path` (the y-map from `milca_path`), see [`Sky::planck`]: no truth.
+    pub fn load(params: &Params) -> Result<(Sky, Option<Truth>)> {
         match params.sky {
-            SkySource::Synthetic => Sky::synthetic(Synthetic::from_params(params)),
-            SkySource::Planck => Sky::planck(params),
+            SkySource::Synthetic => Sky::synthetic(Synthetic::from_params(params)).map(|(s, t)| (s, Some(t))),
+            SkySource::Planck => Ok((Sky::planck(params)?, None)),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::catalog::Catalogs;
 use crate::chain::{keep_confident, Cover, Data, Sampled, Scan};
 use crate::compare::{Comparison, HeadToHead};
 use crate::crossmatch::{CrossMatch, Matched};
-use crate::detect::{Detection, Detections};
+use crate::detect::{Detection, Detections, Sightings};
 use crate::error::{ensure_param, Error, Result};
 use crate::evaluate::Evaluation;
 use crate::labels::Disk;
@@ -27,6 +27,7 @@ use crate::output::{write_csv, write_parquet, OutputDirs};
 use crate::params::{Params, SkySource};
 use crate::patches::PatchInfo;
 use crate::sky::Sky;
+use crate::synthetic::Truth;
 use crate::tiles::Split;
 use crate::train::{Model, Trained};
 
@@ -50,17 +51,18 @@ impl Job {
         Ok(Job { params: params.clone(), dirs, cats })
     }
 
-    /// The catalogs with, on the Planck sky, the contaminant catalogs PCCS2 and PGCC that a
-    /// cross-match flags detections with (the synthetic sky brings its own sources).
-    fn with_contaminants(&self) -> Result<Catalogs> {
+    /// The catalogs with the contaminants a cross-match flags detections with: on the Planck sky
+    /// PCCS2 and PGCC, on the synthetic sky its own injected sources (`truth`).
+    fn with_contaminants(&self, truth: Option<&Truth>) -> Result<Catalogs> {
         let p = &self.params;
-        Ok(match p.sky {
-            SkySource::Planck => self
-                .cats
-                .clone()
-                .with_contaminants(crate::catalog::contaminants(p.path.join(&p.catalog_path), &p.bands)?),
-            SkySource::Synthetic => self.cats.clone(),
-        })
+        let contaminants = match (p.sky, truth) {
+            (SkySource::Planck, _) => crate::catalog::contaminants(p.path.join(&p.catalog_path), &p.bands)?,
+            (SkySource::Synthetic, Some(truth)) => truth.contaminants()?,
+            (SkySource::Synthetic, None) => {
+                return Err(Error::param("sky", "the synthetic sky's contaminants are its truth's sources: none given"))
+            }
+        };
+        Ok(self.cats.clone().with_contaminants(contaminants))
     }
 
     /// The output folders.
@@ -87,8 +89,13 @@ impl Job {
         Ok(CatalogStage { summary, clusters, files })
     }
 
-    /// [`Sky::load`], saying what is loaded and how long it took.
+    /// The maps of [`Job::sky_and_truth`].
     pub fn sky(&self) -> Result<Sky> {
+        Ok(self.sky_and_truth()?.0)
+    }
+
+    /// [`Sky::load`], saying what is loaded and how long it took.
+    pub fn sky_and_truth(&self) -> Result<(Sky, Option<Truth>)> {
         let p = &self.params;
         let t = std::time::Instant::now();
         let what = match p.sky {
@@ -96,9 +103,9 @@ impl Job {
             SkySource::Planck => format!("reading the Planck maps from {}", p.path.join(&p.planck_path).display()),
         };
         eprintln!("sky: {what} ({} bands)…", p.bands.len());
-        let sky = Sky::load(p)?;
+        let loaded = Sky::load(p)?;
         eprintln!("sky: ready in {:.1} s", t.elapsed().as_secs_f64());
-        Ok(sky)
+        Ok(loaded)
     }
 
     /// The patches of `params.dataset`'s clusters on `sky`, cut as the params say.
@@ -229,26 +236,22 @@ impl Job {
         let shard = cover.shard_index();
         let tiles = cover.resolve(&self.params.tiling()?)?;
         let rule = Detection::from_params(&self.params);
-        let (mut parts, mut infos, mut examples) = (Vec::new(), Vec::<PatchInfo>::new(), None);
+        let (mut sightings, mut infos, mut examples) = (Sightings::default(), Vec::<PatchInfo>::new(), None);
         let quiet = sampled.clone().progress(false);
         for (k, &tile) in tiles.iter().enumerate() {
             eprintln!("predict: tile {tile} ({}/{}): cutting, normalising, predicting, detecting…", k + 1, tiles.len());
             let scan = trained.scan_sampled(&quiet, Cover::tiles(&[tile]))?;
             // Each scan's patch ids start at 0: offset them so sightings of different tiles stay apart.
             let maps = scan.predictions().clone().offset_ids(infos.len() as u64);
-            parts.push(maps.sightings(rule)?.lazy());
+            sightings.extend(maps.sightings(rule)?);
             infos.extend_from_slice(maps.info());
             if let Some((p, q)) = scan.examples() {
                 examples = Some(keep_confident(examples, p, q, EXAMPLES)?);
             }
         }
-        let mut sightings = match parts.is_empty() {
-            true => crate::predict::Predictions::from_parts(vec![], 0, vec![])?.sightings(rule)?,
-            false => concat(parts, UnionArgs::default())?.collect()?,
-        };
         let suffix = shard.map_or(String::new(), |(i, n)| format!(".shard-{i}-of-{n}"));
         let path = self.dirs.files.join(format!("sightings{suffix}.parquet"));
-        write_parquet(&path, &mut sightings)?;
+        write_parquet(&path, &mut sightings.df()?)?;
         let mut files = vec![path];
         let detections = match shard {
             Some(_) => None,
@@ -283,7 +286,7 @@ impl Job {
 
     /// Stack every `files/sightings.shard-*.parquet` and merge them into `files/detections.{parquet,csv}`.
     pub fn merge_shards(&self) -> Result<(Detections, Vec<PathBuf>)> {
-        let sightings = self.stacked_shards("sightings", "predict --merge")?;
+        let sightings = Sightings::from_df(&self.stacked_shards("sightings", "predict --merge")?)?;
         let det = Detections::from_sightings(&sightings, Detection::from_params(&self.params).merge_radius_arcmin)?;
         let files = write_detections(&det, &self.dirs)?;
         Ok((det, files))
@@ -333,12 +336,19 @@ impl Job {
     /// `files/mmf_evaluation.csv`, `files/mmf_sightings.parquet`, `files/mmf_detections.{parquet,csv}`
     /// (the filter on the scanned tiles, as `xcluster mmf` gives them), `figures/purity_completeness.png`
     /// and `figures/mmf_snr_patch.png` (the S/N map around the filter's most significant detection).
-    pub fn compare(&self, scan: &Scan, matched: &Matched) -> Result<(Comparison, Vec<PathBuf>, Vec<PathBuf>)> {
+    pub fn compare(
+        &self,
+        scan: &Scan,
+        matched: &Matched,
+        truth: &Truth,
+    ) -> Result<(Comparison, Vec<PathBuf>, Vec<PathBuf>)> {
         let p = &self.params;
         let t = std::time::Instant::now();
-        let vs = HeadToHead::new(&Mmf::from_params(p))
-            .unet_rule(Detection::from_params(p))
-            .compare(matched, Some(scan.predictions()))?;
+        let vs = HeadToHead::new(&Mmf::from_params(p)).unet_rule(Detection::from_params(p)).compare(
+            matched,
+            truth,
+            Some(scan.predictions()),
+        )?;
         eprintln!("compare: done in {:.1} s", t.elapsed().as_secs_f64());
         let mut files = vs.write(&self.dirs.files)?;
         let path = self.dirs.files.join("mmf_sightings.parquet");
@@ -374,19 +384,19 @@ impl Job {
     /// `figures/purity_completeness.png`, `figures/mmf_snr_patch.png`).
     pub fn run(&self) -> Result<RunReport> {
         let p = &self.params;
-        // Read before the long stages, so a missing file stops the run at once.
-        let cats = self.with_contaminants()?;
         let catalogs = self.catalog_stage()?;
         let split_counts = split_counts(&catalogs.clusters)?;
-        let sky = self.sky()?;
+        let (sky, truth) = self.sky_and_truth()?;
+        // Read before the long stages, so a missing file stops the run at once.
+        let cats = self.with_contaminants(truth.as_ref())?;
         let data = self.data(&sky)?;
         let train = self.train(&data)?;
         eprintln!("scan: the test tiles {:?}", p.tiling()?.tiles(Split::Test));
         let scan = train.trained.scan(&data)?;
-        let mut sightings = scan.predictions().sightings(Detection::from_params(p))?;
+        let sightings = scan.predictions().sightings(Detection::from_params(p))?;
         let mut files = catalogs.files;
         let path = self.dirs.files.join("sightings.parquet");
-        write_parquet(&path, &mut sightings)?;
+        write_parquet(&path, &mut sightings.df()?)?;
         files.push(path);
         let matched =
             scan.detect_with(Detection::from_params(p))?.crossmatch_with(&cats, CrossMatch::from_params(p))?;
@@ -395,9 +405,9 @@ impl Job {
         let moc = self.dirs.files.join("footprint.moc.fits");
         matched.footprint_moc(crate::region::FOOTPRINT_DEPTH)?.write_fits(&moc)?;
         files.push(moc);
-        let evaluation = match sky.truth() {
-            Some(_) => {
-                let e = matched.evaluate()?;
+        let evaluation = match &truth {
+            Some(truth) => {
+                let e = matched.evaluate(truth)?;
                 files.extend(e.write(&self.dirs.files)?);
                 Some(e)
             }
@@ -406,9 +416,9 @@ impl Job {
         let mut figures = train.figures.clone();
         figures.extend(self.figures(&sky, &scan, &matched, evaluation.as_ref())?);
         // The matched filter on the same tiles, and (with a truth) the head to head.
-        let comparison = match sky.truth() {
-            Some(_) => {
-                let (vs, f, fig) = self.compare(&scan, &matched)?;
+        let comparison = match &truth {
+            Some(truth) => {
+                let (vs, f, fig) = self.compare(&scan, &matched, truth)?;
                 files.extend(f);
                 figures.extend(fig);
                 Some(vs)
@@ -500,8 +510,8 @@ pub struct RunReport {
     pub train: TrainStage,
     /// Patches scanned on the test tiles.
     pub patches: usize,
-    /// Sightings (one row per component per patch) of the test tiles.
-    pub sightings: DataFrame,
+    /// Sightings (components per patch, before merging) of the test tiles.
+    pub sightings: Sightings,
     /// Detections cross-matched with the catalogs, and the per-catalog summary.
     pub matched: Matched,
     /// Purity and completeness against the injected clusters (synthetic sky only).
@@ -556,8 +566,8 @@ pub struct TrainStage {
 pub struct PredictStage {
     /// Merged detections (None for a shard: its sightings are merged by [`Job::merge_shards`]).
     pub detections: Option<Detections>,
-    /// Sightings (one row per component per patch) of the scanned tiles.
-    pub sightings: DataFrame,
+    /// Sightings (components per patch, before merging) of the scanned tiles.
+    pub sightings: Sightings,
     /// Patches scanned.
     pub patches: usize,
     /// The scanned patches' metadata (the footprint for cross-matching and evaluation).
@@ -616,4 +626,37 @@ fn write_mmf_detections(det: &MmfDetections, dirs: &OutputDirs) -> Result<Vec<Pa
     let csv = dirs.files.join("mmf_detections.csv");
     write_csv(&csv, det.df())?;
     Ok(vec![parquet, csv])
+}
+
+/// The latest dated run folder under `<path>/output/<dataset>/` that holds `files/detections.parquet`.
+pub fn latest_run(params: &Params) -> Result<PathBuf> {
+    let base = params.path.join("output").join(params.dataset.name());
+    let entries = std::fs::read_dir(&base).map_err(|e| {
+        Error::param(
+            "run",
+            format!(
+                "no run of dataset {} in {} ({e}): run `xcluster run` first, or pass --run DIR",
+                params.dataset,
+                base.display()
+            ),
+        )
+    })?;
+    let mut dated: Vec<(chrono::NaiveDate, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let date = chrono::NaiveDate::parse_from_str(p.file_name()?.to_str()?, "%Y-%m-%d").ok()?;
+            Some((date, p))
+        })
+        .filter(|(_, p)| p.join("files/detections.parquet").is_file())
+        .collect();
+    dated.sort();
+    dated.pop().map(|(_, p)| p).ok_or_else(|| {
+        Error::param(
+            "run",
+            format!(
+                "no dated folder under {} holds files/detections.parquet: run `xcluster run` first, or pass --run DIR",
+                base.display()
+            ),
+        )
+    })
 }

@@ -27,11 +27,11 @@ pub use crate::plot::{Figure, NotebookDisplay};
 pub use crate::predict::Predictions;
 pub use crate::query::Tables;
 pub use crate::region::{Moc, Region};
-pub use crate::sky::synthetic::Synthetic;
 pub use crate::sky::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, position_angle_deg, read_map, write_map, Band, Grid,
     HealpixMap, Ordering, Sky,
 };
+pub use crate::synthetic::{Synthetic, Truth};
 pub use crate::tiles::{Split, Tiling};
 pub use crate::train::{Augmented, Model, OptimizerKind, Trained};
 pub use polars::prelude::DataFrame;

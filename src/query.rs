@@ -26,6 +26,7 @@ use polars::sql::SQLContext;
 use crate::catalog::{read_csv, read_parquet, Catalogs};
 use crate::crossmatch::Matched;
 use crate::error::{Error, Result};
+use crate::synthetic::Truth;
 
 /// `name` as an identifier SQL can write bare: lower case, characters other than ASCII letters,
 /// digits and `_` replaced by `_`, a leading digit (or an empty name) prefixed with `_`.
@@ -93,6 +94,11 @@ impl Tables {
             self = self.with(cat.name(), cat.df())?;
         }
         Ok(self)
+    }
+
+    /// Add a synthetic sky's truth: `truth_clusters` and `truth_sources`.
+    pub fn with_truth(self, truth: &Truth) -> Result<Self> {
+        self.with("truth_clusters", &truth.clusters)?.with("truth_sources", &truth.sources)
     }
 
     /// The table names, in the order added.
@@ -182,39 +188,6 @@ pub fn run_files(dir: &Path) -> Result<PathBuf> {
     Ok(files)
 }
 
-/// The latest dated run folder under `<path>/output/<dataset>/` that holds `files/detections.parquet`.
-pub fn latest_run(params: &crate::params::Params) -> Result<PathBuf> {
-    let base = params.path.join("output").join(params.dataset.name());
-    let entries = std::fs::read_dir(&base).map_err(|e| {
-        Error::param(
-            "run",
-            format!(
-                "no run of dataset {} in {} ({e}): run `xcluster run` first, or pass --run DIR",
-                params.dataset,
-                base.display()
-            ),
-        )
-    })?;
-    let mut dated: Vec<(chrono::NaiveDate, PathBuf)> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let date = chrono::NaiveDate::parse_from_str(p.file_name()?.to_str()?, "%Y-%m-%d").ok()?;
-            Some((date, p))
-        })
-        .filter(|(_, p)| p.join("files/detections.parquet").is_file())
-        .collect();
-    dated.sort();
-    dated.pop().map(|(_, p)| p).ok_or_else(|| {
-        Error::param(
-            "run",
-            format!(
-                "no dated folder under {} holds files/detections.parquet: run `xcluster run` first, or pass --run DIR",
-                base.display()
-            ),
-        )
-    })
-}
-
 /// Run `query` over named DataFrames (names and columns made SQL-safe by [`sql_name`]).
 pub fn sql(tables: &[(&str, &DataFrame)], query: &str) -> Result<DataFrame> {
     let mut t = Tables::new();
@@ -226,14 +199,10 @@ pub fn sql(tables: &[(&str, &DataFrame)], query: &str) -> Result<DataFrame> {
 
 impl Matched {
     /// The tables [`Matched::sql`] queries: `detections` (one row per detection with its matches),
-    /// `summary` (one row per cluster catalog) and, for a synthetic sky scanned by the chain,
-    /// `truth_clusters` and `truth_sources`. Add the catalogs with `.with_catalogs(&cats)?`.
+    /// `summary` (one row per cluster catalog). Add the catalogs with `.with_catalogs(&cats)?` and a
+    /// synthetic sky's truth with `.with_truth(&truth)?`.
     pub fn tables(&self) -> Result<Tables> {
-        let mut t = Tables::new().with("detections", self.detections())?.with("summary", self.summary())?;
-        if let Some(truth) = self.origin().and_then(|o| o.sky.truth()) {
-            t = t.with("truth_clusters", &truth.clusters)?.with("truth_sources", &truth.sources)?;
-        }
-        Ok(t)
+        Tables::new().with("detections", self.detections())?.with("summary", self.summary())
     }
 
     /// Run SQL over [`Matched::tables`]:
@@ -246,71 +215,6 @@ impl Matched {
     pub fn sql_with(&self, cats: &Catalogs, query: &str) -> Result<DataFrame> {
         self.tables()?.with_catalogs(cats)?.sql(query)
     }
-}
-
-/// `xcluster bench query`: the time of a SQL query, a positional join, a cone filter and a FITS
-/// export on `n` random detections (and a catalog of `n` random objects); `report` is called with
-/// each row as it completes. One row per step: `benchmark`, `n`, `seconds`, `per_second`.
-pub fn run_bench(n: usize, mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
-    use crate::bench::random_positions;
-    use crate::join::{join_position, PositionJoin};
-    use crate::region::{within, Frame, Region};
-    use std::time::Instant;
-    crate::error::ensure_param!(n >= 1, "bench", "need at least one row");
-    let (a, b) = (random_positions(n, 5), random_positions(n, 6));
-    let classes = ["known", "unknown", "contaminant"];
-    let det = df!(
-        "id" => (0..n as u32).collect::<Vec<_>>(),
-        "glon" => a.iter().map(|p| p.0).collect::<Vec<_>>(),
-        "glat" => a.iter().map(|p| p.1).collect::<Vec<_>>(),
-        "peak" => (0..n).map(|k| 0.9 + 0.1 * ((k * 7919) % 1000) as f64 / 1000.0).collect::<Vec<_>>(),
-        "class" => (0..n).map(|k| classes[k % 3]).collect::<Vec<_>>(),
-    )?;
-    let cat = df!(
-        "cid" => (0..n as u32).rev().collect::<Vec<_>>(),
-        "name" => (0..n).map(|k| format!("c{k}")).collect::<Vec<_>>(),
-        "glon" => b.iter().map(|p| p.0).collect::<Vec<_>>(),
-        "glat" => b.iter().map(|p| p.1).collect::<Vec<_>>(),
-    )?;
-    let mut rows: Vec<(String, usize, f64)> = Vec::new();
-    let mut time = |name: String, rows_in: usize, f: &mut dyn FnMut() -> Result<usize>| -> Result<()> {
-        let t = Instant::now();
-        let out = f()?;
-        let secs = t.elapsed().as_secs_f64();
-        report(&name, rows_in, secs);
-        rows.push((format!("{name} → {out} rows"), rows_in, secs));
-        Ok(())
-    };
-    let tables = Tables::new().with("detections", &det)?.with("cat", &cat)?;
-    let q = "SELECT class, COUNT(*) AS n, AVG(peak) AS peak FROM detections \
-             WHERE ABS(glat) > 30 AND peak BETWEEN 0.95 AND 1 GROUP BY class";
-    time(format!("SQL filter + group-by on {n} detections"), n, &mut || Ok(tables.sql(q)?.height()))?;
-    let q = "SELECT d.id, c.name FROM detections d JOIN cat c ON d.id = c.cid WHERE d.glat > 60";
-    time(format!("SQL join on a key, {n} × {n}"), n, &mut || Ok(tables.sql(q)?.height()))?;
-    time(
-        format!("the index cross-match alone (catalog::crossmatch, nearest within 5′), {n} × {n}"),
-        n,
-        &mut || Ok(crate::catalog::crossmatch(&a, &b, 5.0, crate::catalog::Match::Nearest)?.height()),
-    )?;
-    time(format!("positional join (nearest within 5′), {n} × {n}"), n, &mut || {
-        Ok(join_position(&det, &cat, &PositionJoin::nearest(5.0))?.height())
-    })?;
-    time(format!("positional join (all pairs within 5′), {n} × {n}"), n, &mut || {
-        Ok(join_position(&det, &cat, &PositionJoin::all(5.0))?.height())
-    })?;
-    let cone = Region::cone(Frame::Galactic, 0.0, 90.0, 30.0)?;
-    time(format!("cone filter on {n} detections"), n, &mut || Ok(within(&det, &cone)?.height()))?;
-    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    time(format!("FITS export of {n} detections"), n, &mut || {
-        crate::export::export(&det, dir.path().join("d.fits"))?;
-        Ok(n)
-    })?;
-    Ok(df!(
-        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
-        "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "per_second" => rows.iter().map(|r| r.1 as f64 / r.2).collect::<Vec<_>>(),
-    )?)
 }
 
 impl crate::plot::NotebookDisplay for Tables {

@@ -627,6 +627,7 @@ impl Model {
             net: best,
             config: c.clone(),
             history: s.history.df()?,
+            epochs: s.history,
             normaliser: self.normaliser,
             inputs: None,
             device: self.device,
@@ -824,7 +825,7 @@ fn remove_if_present(path: &Path) -> Result<()> {
 }
 
 /// One row per epoch.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct History {
     rows: Vec<[f64; 13]>,
 }
@@ -845,7 +846,20 @@ const HISTORY_COLUMNS: [&str; 13] = [
     "seconds",
 ];
 
+/// Where `val_loss` and `val_dice` sit in a history row.
+const VAL_LOSS: usize = 7;
+const VAL_DICE: usize = 8;
+const _: () = assert!(matches!(HISTORY_COLUMNS[VAL_LOSS].as_bytes(), b"val_loss"));
+const _: () = assert!(matches!(HISTORY_COLUMNS[VAL_DICE].as_bytes(), b"val_dice"));
+
 impl History {
+    /// The epoch (1-based) of the lowest validation loss, with that loss and its dice.
+    fn best(&self) -> Option<(u32, f64, f64)> {
+        let loss = |r: &[f64; 13]| if r[VAL_LOSS].is_nan() { f64::MAX } else { r[VAL_LOSS] };
+        let r = self.rows.iter().min_by(|a, b| loss(a).total_cmp(&loss(b)))?;
+        Some((r[0] as u32, r[VAL_LOSS], r[VAL_DICE]))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn push(&mut self, epoch: usize, loss: f64, m: Confusion, val_loss: f64, v: Confusion, lr: f64, seconds: f64) {
         self.rows.push([
@@ -903,6 +917,8 @@ pub struct Trained {
     net: Net,
     config: TrainConfig,
     history: DataFrame,
+    // The same history, typed: what the summary reads.
+    epochs: History,
     normaliser: Option<Normaliser>,
     inputs: Option<Inputs>,
     device: Device,
@@ -927,6 +943,11 @@ impl Trained {
     /// val_precision, val_recall, val_iou, seconds.
     pub fn history(&self) -> &DataFrame {
         &self.history
+    }
+    /// The epoch (1-based) of the lowest validation loss, with that `val_loss` and its `val_dice`:
+    /// the weights this network holds.
+    pub fn best_epoch(&self) -> Option<(u32, f64, f64)> {
+        self.epochs.best()
     }
     /// The network (inference mode: batch norm uses its running statistics, no dropout).
     pub fn net(&self) -> &Net {
@@ -1019,10 +1040,11 @@ impl Trained {
                 Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
             })?;
         let net = load_weights(saved.config.net.init(&default_device())?, &weights)?;
-        let history = History::read(&dir.join("history.csv"))?.df()?;
+        let epochs = History::read(&dir.join("history.csv"))?;
         let normaliser = load_normaliser(dir)?;
         let inputs = load_inputs(dir)?;
-        Ok(Self { net, config: saved.config, history, normaliser, inputs, device: default_device() })
+        let history = epochs.df()?;
+        Ok(Self { net, config: saved.config, history, epochs, normaliser, inputs, device: default_device() })
     }
 }
 

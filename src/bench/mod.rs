@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 use crate::patches::{sample_patches, Gnomonic, Interpolation};
 use crate::sky::{create_healpix_table, read_map, Grid, HealpixMap, Ordering};
 
+mod query;
 mod train;
+pub use query::run_query;
 pub use train::{run_train, run_train_breakdown, Peer};
 
 /// `df` as a Markdown table (every column, however many; numbers to 4 significant digits, nulls
@@ -301,12 +303,18 @@ pub fn run_patches(sizes: PatchBenchSizes, mut report: impl FnMut(&str, usize, f
 /// The synthetic sky at scale (`xcluster bench sky`): full-sky 7-band generation time and the
 /// process's peak memory, next to the maps' own size, at each nside.
 pub fn run_sky(nsides: &[u32], mut report: impl FnMut(&str, usize, f64)) -> Result<DataFrame> {
-    use crate::sky::{Sky, Synthetic};
+    use crate::sky::Sky;
+    use crate::synthetic::Synthetic;
     let mut rows = Vec::new();
     let threads = rayon::current_num_threads();
     for &nside in nsides {
         let name = format!("synthetic sky, 7 bands, nside {nside} ({threads} threads)");
-        rows.push(measure_sky(name, nside, || Sky::synthetic(Synthetic::planck_like().nside(nside)), &mut report)?);
+        rows.push(measure_sky(
+            name,
+            nside,
+            || Sky::synthetic(Synthetic::planck_like().nside(nside)).map(|(sky, _truth)| sky),
+            &mut report,
+        )?);
     }
     sky_rows_df(&rows)
 }

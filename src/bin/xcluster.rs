@@ -412,7 +412,7 @@ fn predict(
     cover.resolve(&params.tiling()?)?;
     let trained = job.trained()?;
     let stage = job.predict(&trained, &job.sampled(&job.sky()?)?, cover)?;
-    println!("{} patches scanned, {} sightings", stage.patches, stage.sightings.height());
+    println!("{} patches scanned, {} sightings", stage.patches, stage.sightings.len());
     if let Some(det) = &stage.detections {
         println!("{}", det.df());
     }
@@ -477,7 +477,7 @@ fn parse_mode(s: &str) -> Result<xcluster::catalog::Match, String> {
 fn run_dir(params: &Params, run: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(match run {
         Some(dir) => dir,
-        None => xcluster::query::latest_run(params)?,
+        None => xcluster::pipeline::latest_run(params)?,
     })
 }
 
@@ -643,7 +643,8 @@ fn bench_train(
 
 fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
     use xcluster::manifest::Manifest;
-    use xcluster::sky::{write_map, Sky, Synthetic};
+    use xcluster::sky::{write_map, Sky};
+    use xcluster::synthetic::Synthetic;
     params.validate()?;
     xcluster::output::create_dir_all(out)?;
     let bar = ProgressBar::new_spinner().with_message(format!(
@@ -652,7 +653,7 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
         params.bands.len()
     ));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let sky = Sky::synthetic(Synthetic::from_params(params))?;
+    let (sky, truth) = Sky::synthetic(Synthetic::from_params(params))?;
     bar.finish_and_clear();
     let manifest = Manifest::builtin()?;
     for band in sky.bands() {
@@ -661,7 +662,6 @@ fn synth(params: &Params, out: &Path) -> anyhow::Result<()> {
         write_map(&path, sky.band(band).expect("listed band"), dataset.column.as_deref().unwrap_or("I_STOKES"))?;
         println!("wrote {}", path.display());
     }
-    let truth = sky.truth().expect("a synthetic sky has its truth");
     for (name, df) in [("truth_clusters", &truth.clusters), ("truth_sources", &truth.sources)] {
         let csv = out.join(format!("{name}.csv"));
         xcluster::output::write_csv(&csv, df)?;
@@ -746,7 +746,7 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     println!("outputs: {}", report.dirs.root.display());
     println!("clusters of dataset {} per split:\n{}", params.dataset, report.split_counts);
     println!("training history ({}):\n{}", report.train.dir.display(), report.train.trained.history());
-    println!("test tiles: {} patches scanned, {} sightings", report.patches, report.sightings.height());
+    println!("test tiles: {} patches scanned, {} sightings", report.patches, report.sightings.len());
     println!("detections, cross-matched:\n{}", report.matched.detections());
     println!("per catalog:\n{}", report.matched.summary());
     println!("results.txt:\n{}", report.matched.results_txt());
@@ -804,7 +804,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         BenchKind::Real => bench::run_real(if quick { &[256] } else { &[2048] }, row)?,
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
         BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
-        BenchKind::Query => xcluster::query::run_bench(if quick { 10_000 } else { 1_000_000 }, row)?,
+        BenchKind::Query => xcluster::bench::run_query(if quick { 10_000 } else { 1_000_000 }, row)?,
     };
     bar.finish_and_clear();
     println!("{df}");

@@ -13,6 +13,11 @@ use rayon::prelude::*;
 use crate::error::{ensure_param, Result};
 use crate::sky::{to_radians, unit_vector};
 
+/// The original's cluster match radius, arcmin.
+pub const CLUSTER_RADIUS_ARCMIN: f64 = 7.0;
+/// The original's contaminant match radius, arcmin.
+pub const CONTAMINANT_RADIUS_ARCMIN: f64 = 5.0;
+
 /// How pairs within the radius are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Match {

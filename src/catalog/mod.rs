@@ -30,10 +30,11 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use crate::manifest::RealCatalog;
 pub(crate) use crossmatch::friends_of_friends;
-pub use crossmatch::{crossmatch, match_pairs, Match, Pair};
+pub use crossmatch::{crossmatch, match_pairs, Match, Pair, CLUSTER_RADIUS_ARCMIN, CONTAMINANT_RADIUS_ARCMIN};
 pub use load::{parse_angle, read_csv, read_fits_table, read_parquet, read_table, ColumnMap};
-pub use real::{contaminants, RealCatalog};
+pub use real::contaminants;
 pub use votable::read_votable;
 
 use crate::error::{named_enum, Error, Result};

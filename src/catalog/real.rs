@@ -9,31 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use super::{match_pairs, Catalog, Catalogs, ColumnMap, Match};
-use crate::crossmatch::CLUSTER_RADIUS_ARCMIN;
+use super::{match_pairs, Catalog, Catalogs, ColumnMap, Match, CLUSTER_RADIUS_ARCMIN};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, RealCatalog};
 use crate::sky::Band;
-
-/// A published catalog xcluster reads, and how its columns map to ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RealCatalog {
-    /// Planck PSZ2 union catalog (`HFI_PCCS_SZ-union_R2.08.fits`): `REDSHIFT` (−1 = unknown),
-    /// `MSZ` in 10¹⁴ M☉ (0 = unknown), `Y5R500` in 10⁻³ arcmin².
-    Psz2Union,
-    /// MCXC (Piffaretti et al. 2011), the CDS fixed-width table `mcxc.dat` of J/A+A/534/A109:
-    /// `M500` in 10¹⁴ M☉, `R500` in Mpc (column `r500_mpc`), `L500` in 10⁴⁴ erg/s.
-    Mcxc,
-    /// SDSS DR8 redMaPPer v6.3: `LAMBDA` richness, `Z_SPEC` (−1 = none), `Z_LAMBDA` photometric.
-    Redmapper,
-    /// Planck Catalogue of Compact Sources, one file per band (`COM_PCCS_<GHz>_R2.01.fits`).
-    Pccs2,
-    /// Planck Catalogue of Galactic Cold Clumps (`HFI_PCCS_GCC_R2.02.fits`).
-    Pgcc,
-}
 
 impl RealCatalog {
     /// Which of the file's columns hold name, position, redshift and mass.

@@ -9,6 +9,7 @@
 //! (transitively) are one object, measured by its highest-q sighting.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use polars::prelude::*;
@@ -26,6 +27,8 @@ use crate::tiles::{Tiling, N_TILES};
 pub struct MmfDetections {
     df: DataFrame,
     sightings: DataFrame,
+    // The same sightings, typed: what re-cutting (`above`, `on_tiles`, `on`) merges again.
+    peaks: Arc<Vec<Sighting>>,
 }
 
 /// One peak of one patch, on the sky.
@@ -103,7 +106,7 @@ impl MmfDetections {
             "mmf_merge_radius_arcmin",
             "must be in (0, 600], got {merge_radius_arcmin}"
         );
-        let kept: Vec<Sighting> = sightings_from_df(&self.sightings)?.into_iter().filter(|s| keep(s)).collect();
+        let kept: Vec<Sighting> = self.peaks.iter().filter(|s| keep(s)).cloned().collect();
         merge(&kept, merge_radius_arcmin)
     }
 }
@@ -453,5 +456,5 @@ fn merge(s: &[Sighting], radius_arcmin: f64) -> Result<MmfDetections> {
     )?;
     let mut sightings = sightings_df(s)?;
     sightings.with_column(Column::new("object".into(), object_of))?;
-    Ok(MmfDetections { df, sightings })
+    Ok(MmfDetections { df, sightings, peaks: Arc::new(s.to_vec()) })
 }

@@ -15,8 +15,8 @@ use rustfft::num_complex::Complex64;
 
 use super::fft::{signed_index, Fft2};
 use crate::error::{ensure_param, Result};
-use crate::sky::synthetic::{band_model, ProfileTable};
 use crate::sky::Band;
+use crate::synthetic::{band_model, ProfileTable};
 
 /// First θ500 of the Planck SZ scale grid in arcmin (`SZ_thetas.txt`, MMF.md §2).
 pub const THETA500_FIRST_ARCMIN: f64 = 0.9418;

@@ -12,6 +12,7 @@ use crate::normalise::Normaliser;
 use crate::patches::Patches;
 use crate::predict::Predictions;
 use crate::sky::Sky;
+use crate::synthetic::Truth;
 use crate::tiles::{Split, Tiling};
 use crate::train::{Model, Trained};
 
@@ -27,15 +28,21 @@ pub(crate) fn num(x: Option<f64>) -> String {
 
 impl NotebookDisplay for Sky {
     fn to_html(&self) -> String {
-        let mut rows = vec![
+        let rows = [
             ("bands", band_list(&self.bands())),
             ("nside", self.nside().map_or_else(|| "– (empty)".into(), |n| n.to_string())),
         ];
-        rows.push(match self.truth() {
-            Some(t) => ("truth", format!("{} injected clusters, {} sources", t.clusters.height(), t.sources.height())),
-            None => ("truth", "none (real maps)".into()),
-        });
         card("Sky", &rows, None)
+    }
+}
+
+impl NotebookDisplay for Truth {
+    fn to_html(&self) -> String {
+        let rows = [
+            ("injected clusters", self.clusters.height().to_string()),
+            ("compact sources", self.sources.height().to_string()),
+        ];
+        card("Truth", &rows, Some(&self.clusters))
     }
 }
 
@@ -158,9 +165,6 @@ impl NotebookDisplay for Trained {
         let c = self.config();
         let h = self.history();
         let best = || -> crate::error::Result<Summary> {
-            let val: Vec<Option<f64>> = h.column("val_loss")?.f64()?.iter().collect();
-            let dice: Vec<Option<f64>> = h.column("val_dice")?.f64()?.iter().collect();
-            let k = (0..val.len()).min_by(|&a, &b| val[a].unwrap_or(f64::MAX).total_cmp(&val[b].unwrap_or(f64::MAX)));
             let rows = vec![
                 ("network", format!("{} {:?}, {} loss", c.net.architecture.name(), c.net.filters, c.loss.name())),
                 (
@@ -170,9 +174,9 @@ impl NotebookDisplay for Trained {
                 ("epochs run", h.height().to_string()),
                 (
                     "best epoch",
-                    k.map_or_else(
+                    self.best_epoch().map_or_else(
                         || "–".into(),
-                        |k| format!("{}: val_loss {} val_dice {}", k + 1, num(val[k]), num(dice[k])),
+                        |(k, loss, dice)| format!("{k}: val_loss {} val_dice {}", num(Some(loss)), num(Some(dice))),
                     ),
                 ),
             ];

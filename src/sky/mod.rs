@@ -8,12 +8,10 @@ mod fits;
 mod healpix;
 mod planck;
 pub mod sht;
-pub mod synthetic;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::band::Band;
 pub use coords::{
     angular_separation_deg, galactic_to_icrs, icrs_to_galactic, icrs_to_galactic_matrix, lonlat, position_angle_deg,
     rotate_icrs_to_galactic, unit_vector,
@@ -23,61 +21,14 @@ pub use fits::{map_columns, read_map, write_map, write_maps, Column};
 pub(crate) use healpix::to_radians;
 pub use healpix::{Grid, HealpixMap, Ordering, NSIDE_MAX};
 pub use planck::read_band;
-pub use synthetic::{Synthetic, Truth};
 
-use crate::error::{named_enum, Error, Result};
-
-/// A frequency band of Planck HFI, or the Compton-y map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Band {
-    /// 100 GHz (K_CMB).
-    F100,
-    /// 143 GHz (K_CMB).
-    F143,
-    /// 217 GHz (K_CMB).
-    F217,
-    /// 353 GHz (K_CMB).
-    F353,
-    /// 545 GHz (MJy/sr).
-    F545,
-    /// 857 GHz (MJy/sr).
-    F857,
-    /// The Compton-y map (MILCA on real data; dimensionless).
-    YMap,
-}
-
-impl Band {
-    /// All bands in the original's order.
-    pub const ALL: [Band; 7] = [Band::F100, Band::F143, Band::F217, Band::F353, Band::F545, Band::F857, Band::YMap];
-
-    /// The name used in params files and by the original: `100GHz` … `857GHz`, `y-map`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Band::F100 => "100GHz",
-            Band::F143 => "143GHz",
-            Band::F217 => "217GHz",
-            Band::F353 => "353GHz",
-            Band::F545 => "545GHz",
-            Band::F857 => "857GHz",
-            Band::YMap => "y-map",
-        }
-    }
-
-    /// Parse a band name (any case); the error lists the allowed names.
-    pub fn from_name(name: &str) -> Result<Band> {
-        name.parse()
-    }
-}
-
-named_enum!(Band, "band");
+use crate::error::{Error, Result};
 
 /// Named maps of one nside: the input of the tiling and patch stages.
 #[derive(Debug, Clone, Default)]
 pub struct Sky {
     // Behind `Arc`: a sky is cloned into every stage value that cuts patches from it.
     bands: BTreeMap<Band, std::sync::Arc<HealpixMap>>,
-    truth: Option<std::sync::Arc<synthetic::Truth>>,
 }
 
 impl Sky {
@@ -124,6 +75,6 @@ impl Sky {
             let m = std::sync::Arc::try_unwrap(m).unwrap_or_else(|shared| (*shared).clone());
             (b, std::sync::Arc::new(m.to_ordering(ordering)))
         });
-        Sky { bands: bands.collect(), truth: self.truth }
+        Sky { bands: bands.collect() }
     }
 }

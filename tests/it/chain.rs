@@ -7,7 +7,8 @@ use crate::common::device_rng;
 
 /// A tiny synthetic sky (nside 128) with two bands, and the built-in catalogs.
 fn tiny() -> (Sky, Catalogs) {
-    let sky = Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, Band::YMap]).seed(3)).unwrap();
+    let (sky, _truth) =
+        Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, Band::YMap]).seed(3)).unwrap();
     (sky, Catalogs::builtin().unwrap())
 }
 
@@ -45,7 +46,7 @@ fn a_model_refuses_bands_in_another_order_and_normalises_raw_patches_itself() {
     let wrong = xcluster::sky::Band::F353;
     let other = sampler
         .bands(&[Band::F143, wrong])
-        .extract(&Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, wrong]).seed(3)).unwrap());
+        .extract(&Sky::synthetic(Synthetic::planck_like().nside(128).bands(&[Band::F143, wrong]).seed(3)).unwrap().0);
     let err = trained.predict(&other.unwrap(), 8).unwrap_err().to_string();
     assert!(err.contains("353GHz"), "{err}");
 }
@@ -119,6 +120,10 @@ fn stage_values_show_their_key_numbers_and_errors_in_html() {
     assert!(html.contains("143GHz, y-map") && html.contains("128"), "{html}");
     let tiled = sky.tiles(Tiling::default());
     assert!(tiled.to_html().contains("[6]"), "the test tile");
+    let (_, truth) = Sky::synthetic(Synthetic::planck_like().nside(64).bands(&[Band::F143])).unwrap();
+    let html = truth.to_html();
+    let clusters = format!("<td style=\"text-align:left\">{}</td>", truth.clusters.height());
+    assert!(html.contains("injected clusters") && html.contains(&clusters), "{html}");
     let failed: xcluster::Result<Data> =
         tiled.patches(cats.planck_z().unwrap()).bands(&[Band::F857]).normalise(Normaliser::mad());
     let html = failed.to_html();

@@ -107,8 +107,8 @@ fn head_to_head_on_one_footprint_with_the_mmf_following_its_erf_completeness() {
     // A small synthetic sky (nside 512), a small U-Net trained briefly on the y-map and two bands,
     // scanned on test tile 6; the matched filter on the two HFI bands.
     let bands = [Band::F143, Band::F353, Band::YMap];
-    let sky = Sky::synthetic(Synthetic::planck_like().nside(512).bands(&bands).seed(1)).unwrap();
-    let cats = Catalogs::builtin().unwrap();
+    let (sky, truth) = Sky::synthetic(Synthetic::planck_like().nside(512).bands(&bands).seed(1)).unwrap();
+    let cats = Catalogs::builtin().unwrap().with_contaminants(truth.contaminants().unwrap());
     let data = sky
         .tiles(Tiling::default())
         .patches(cats.planck_z().unwrap())
@@ -123,7 +123,7 @@ fn head_to_head_on_one_footprint_with_the_mmf_following_its_erf_completeness() {
     let mmf = Mmf::planck_like().on_bands_of(&sky);
     assert_eq!(mmf, Mmf::planck_like().bands(&[Band::F143, Band::F353]));
     let t = std::time::Instant::now();
-    let vs = HeadToHead::new(&mmf).compare(&matched, Some(scan.predictions())).unwrap();
+    let vs = HeadToHead::new(&mmf).compare(&matched, &truth, Some(scan.predictions())).unwrap();
     eprintln!("comparison in {:.1} s\n{}\n{}", t.elapsed().as_secs_f64(), vs.table(), vs.found_by());
     assert_eq!(vs.tiles(), [6]);
 
@@ -134,7 +134,7 @@ fn head_to_head_on_one_footprint_with_the_mmf_following_its_erf_completeness() {
         assert_eq!(f64s(e.summary(), "area_deg2"), f64s(u.summary(), "area_deg2"));
     }
     // The U-Net's own evaluation is the chain's.
-    assert!(u.summary().equals_missing(matched.evaluate().unwrap().summary()));
+    assert!(u.summary().equals_missing(matched.evaluate(&truth).unwrap().summary()));
     let n_injected = u32_at(u.summary(), "n_injected", 0);
     assert!(n_injected > 100, "{n_injected} injected clusters on tile 6");
 

@@ -12,11 +12,11 @@ use rand::{Rng, SeedableRng};
 use xcluster::catalog::Catalog;
 use xcluster::crossmatch::{CrossMatch, Footprint, Matched};
 use xcluster::detect::Detection;
-use xcluster::evaluate::{truth_catalogs, truth_contaminants, Evaluator};
+use xcluster::evaluate::Evaluator;
 use xcluster::patches::{Dihedral, Frame, Gnomonic, PatchInfo};
 use xcluster::predict::Predictions;
 use xcluster::prelude::{angular_separation_deg, galactic_to_icrs};
-use xcluster::sky::Truth;
+use xcluster::synthetic::Truth;
 use xcluster::tiles::Split;
 
 const N: usize = 64;
@@ -449,9 +449,9 @@ fn truth_catalogs_split_by_catalog_and_kind() {
     )
     .unwrap();
     let truth = Truth { clusters, sources };
-    let cats = truth_catalogs(&truth).unwrap();
+    let cats = truth.catalogs().unwrap();
     assert_eq!(cats.iter().map(|c| (c.name(), c.len())).collect::<Vec<_>>(), [("PSZ2", 7)]);
-    let cont = truth_contaminants(&truth).unwrap();
+    let cont = truth.contaminants().unwrap();
     assert_eq!(
         cont.iter().map(|c| (c.name(), c.len())).collect::<Vec<_>>(),
         [("radio", 2), ("ir", 1), ("cold_clump", 1)]

@@ -14,6 +14,7 @@ mod end_to_end;
 mod fetch;
 mod fits;
 mod healpix;
+mod layers;
 mod loss;
 mod mmf;
 mod model;

@@ -6,8 +6,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use xcluster::mmf::{scale_grid, BandResponse, Complex64, Fft2, Geometry, Mmf, NoiseSpectrum};
-use xcluster::sky::synthetic::band_model;
 use xcluster::sky::Band;
+use xcluster::synthetic::band_model;
 
 const HFI: [Band; 6] = [Band::F100, Band::F143, Band::F217, Band::F353, Band::F545, Band::F857];
 const RAD_TO_ARCMIN: f64 = 180.0 * 60.0 / std::f64::consts::PI;
@@ -603,8 +603,8 @@ fn planck_like_patch_time_and_detection() {
 /// A HEALPix y-map (nside 512, NESTED) with clusters (M500 in 10¹⁴ M☉, z, position) painted with
 /// the synthetic sky's beamed Arnaud profile (10′ beam) and white noise of `sigma` per pixel.
 fn y_sky(clusters: &[(f64, f64, f64, f64)], sigma: f64) -> (xcluster::sky::Sky, Vec<(f64, f64)>) {
-    use xcluster::sky::synthetic::ClusterSz;
     use xcluster::sky::{angular_separation_deg, HealpixMap, Ordering, Sky};
+    use xcluster::synthetic::ClusterSz;
     let sz: Vec<ClusterSz> = clusters.iter().map(|c| ClusterSz::new(c.0, c.1)).collect();
     let truth: Vec<(f64, f64)> = sz.iter().map(|c| (c.y5r500_arcmin2(), c.theta500_arcmin())).collect();
     let map = HealpixMap::from_fn(512, Ordering::Nested, "y", |lon, lat| {

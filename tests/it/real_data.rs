@@ -77,7 +77,8 @@ fn planck_maps_in_the_pla_layouts_load_through_the_params_file() {
         bands: Band::ALL.to_vec(),
         ..Default::default()
     };
-    let sky = xcluster::sky::Sky::load(&params).unwrap();
+    let (sky, truth) = xcluster::sky::Sky::load(&params).unwrap();
+    assert!(truth.is_none(), "real maps have no truth");
     assert_eq!(sky.nside(), Some(8));
     // The generator's formula: I = s·((p mod 97) + k) at NESTED pixel p, k = 1…6 for 100…857 GHz.
     for (k, band) in Band::ALL[..6].iter().enumerate() {

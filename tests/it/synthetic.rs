@@ -2,8 +2,8 @@
 //! truth tables and reproducibility.
 
 use xcluster::sky::sht::anafast;
-use xcluster::sky::synthetic::{band_model, ClusterSz, Synthetic};
 use xcluster::sky::{Band, Grid, Ordering, Sky};
+use xcluster::synthetic::{band_model, ClusterSz, Synthetic};
 
 fn rel(a: f64, b: f64) -> f64 {
     (a / b - 1.0).abs()
@@ -37,7 +37,7 @@ fn only_noise(nside: u32, seed: u64) -> Synthetic {
 
 #[test]
 fn noise_rms_matches_the_planck_depths() {
-    let sky = Sky::synthetic(only_noise(128, 3)).unwrap();
+    let (sky, _) = Sky::synthetic(only_noise(128, 3)).unwrap();
     let pixel = Grid::new(128, Ordering::Ring).unwrap().resolution_arcmin();
     for band in Band::ALL {
         let m = band_model(band);
@@ -51,9 +51,9 @@ fn noise_rms_matches_the_planck_depths() {
 #[test]
 fn same_seed_same_sky_other_seed_other_sky() {
     let recipe = Synthetic::planck_like().nside(64).bands(&[Band::F143, Band::F857]).unknown_clusters(200);
-    let a = Sky::synthetic(recipe.clone().seed(5)).unwrap();
-    let b = Sky::synthetic(recipe.clone().seed(5)).unwrap();
-    let c = Sky::synthetic(recipe.seed(6)).unwrap();
+    let (a, truth) = Sky::synthetic(recipe.clone().seed(5)).unwrap();
+    let (b, _) = Sky::synthetic(recipe.clone().seed(5)).unwrap();
+    let (c, _) = Sky::synthetic(recipe.seed(6)).unwrap();
     for band in [Band::F143, Band::F857] {
         assert_eq!(a.band(band).unwrap().data, b.band(band).unwrap().data);
         assert_ne!(a.band(band).unwrap().data, c.band(band).unwrap().data);
@@ -61,7 +61,6 @@ fn same_seed_same_sky_other_seed_other_sky() {
     }
     assert_eq!(a.band(Band::F143).unwrap().unit, "K_CMB");
     assert_eq!(a.band(Band::F857).unwrap().unit, "MJy/sr");
-    let truth = a.truth().unwrap();
     assert_eq!(truth.clusters.height(), 1094 + 559 + 1193 + 15299 + 200);
     let unknown =
         truth.clusters.column("catalog").unwrap().str().unwrap().iter().filter(|c| *c == Some("unknown")).count();
@@ -76,8 +75,7 @@ fn same_seed_same_sky_other_seed_other_sky() {
 #[test]
 fn tsz_has_the_tabulated_spectral_ratios_at_cluster_positions() {
     let recipe = only_noise(256, 1).noise(false).tsz(true).beams(false).unknown_clusters(0);
-    let sky = Sky::synthetic(recipe).unwrap();
-    let truth = sky.truth().unwrap();
+    let (sky, truth) = Sky::synthetic(recipe).unwrap();
     let grid = Grid::new(256, Ordering::Nested).unwrap();
     let glon = truth.clusters.column("glon").unwrap().f64().unwrap().clone();
     let glat = truth.clusters.column("glat").unwrap().f64().unwrap().clone();
@@ -106,7 +104,7 @@ fn tsz_has_the_tabulated_spectral_ratios_at_cluster_positions() {
 fn cmb_spectrum_matches_the_input_within_cosmic_variance() {
     let nside = 128;
     let recipe = only_noise(nside, 2).noise(false).cmb(true).beams(false).bands(&[Band::F143]);
-    let sky = Sky::synthetic(recipe).unwrap();
+    let (sky, _) = Sky::synthetic(recipe).unwrap();
     let lmax = 2 * nside as usize;
     let cl = anafast(sky.band(Band::F143).unwrap(), lmax).unwrap();
     let dl: Vec<f64> = include_str!("../../data/cmb/planck2018_lcdm_tt.csv")
@@ -142,8 +140,8 @@ fn shipped_rm30_lambdas() -> Vec<f64> {
 
 #[test]
 fn redmapper_truth_masses_follow_the_richness_relation() {
-    let sky = Sky::synthetic(only_noise(64, 1).bands(&[Band::F143])).unwrap();
-    let truth = &sky.truth().unwrap().clusters;
+    let (_, truth) = Sky::synthetic(only_noise(64, 1).bands(&[Band::F143])).unwrap();
+    let truth = &truth.clusters;
     let rows = |catalog: &str| -> Vec<usize> {
         let cats = truth.column("catalog").unwrap().str().unwrap();
         cats.iter().enumerate().filter(|(_, c)| *c == Some(catalog)).map(|(i, _)| i).collect()

@@ -113,6 +113,7 @@ fn a_small_unet_learns_disks_in_noise() {
     let dice_at_best = col("val_dice")[min_loss_row];
     // Other batch shapes change the parallel float sums, so a few pixels at p ≈ 0.5 may flip.
     assert!((m.dice() - dice_at_best).abs() < 2e-3, "{} vs {dice_at_best}", m.dice());
+    assert_eq!(trained.best_epoch(), Some((min_loss_row as u32 + 1, val_loss[min_loss_row], dice_at_best)));
 
     // save → load gives identical predictions.
     let dir = tempfile::tempdir().unwrap();
@@ -120,6 +121,7 @@ fn a_small_unet_learns_disks_in_noise() {
     let loaded = Trained::load(dir.path()).unwrap();
     assert_eq!(loaded.predict(val.patches(), 64).unwrap().probs(), probs.probs());
     assert_eq!(loaded.history().height(), h.height());
+    assert_eq!(loaded.best_epoch(), trained.best_epoch(), "the history read back from history.csv");
 }
 
 #[test]

@@ -326,10 +326,10 @@ fn histograms_refuse_no_sets_different_bands_and_empty_sets() {
 fn write_patch_figures_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures");
     let bands = [Band::F143, Band::F353, Band::F545, Band::YMap];
-    let sky = Sky::synthetic(xcluster::sky::synthetic::Synthetic::planck_like().nside(64).bands(&bands)).unwrap();
+    let (sky, truth) = Sky::synthetic(xcluster::synthetic::Synthetic::planck_like().nside(64).bands(&bands)).unwrap();
     let tiling = Tiling::default();
     // The two most massive injected clusters of the training tiles away from the Galactic plane.
-    let truth = &sky.truth().unwrap().clusters;
+    let truth = &truth.clusters;
     let col = |name: &str| -> Vec<f64> {
         truth.column(name).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().into_no_null_iter().collect()
     };

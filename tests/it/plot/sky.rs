@@ -23,8 +23,8 @@ fn mollweide_round_trips_and_matches_known_points() {
 
 #[test]
 fn a_band_with_its_tiles_renders() {
-    let sky =
-        Sky::synthetic(xcluster::sky::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353, Band::YMap]))
+    let (sky, _) =
+        Sky::synthetic(xcluster::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353, Band::YMap]))
             .unwrap();
     let fig = sky.plot(Band::F353, &Tiling::default()).result().unwrap();
     assert_eq!(fig.size(), (900, 560));
@@ -56,8 +56,8 @@ fn the_split_map_colours_each_tile_by_split() {
 #[test]
 fn write_sky_figures_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures");
-    let sky =
-        Sky::synthetic(xcluster::sky::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353])).unwrap();
+    let (sky, _) =
+        Sky::synthetic(xcluster::synthetic::Synthetic::planck_like().nside(64).bands(&[Band::F353])).unwrap();
     xcluster::plot::save_all(
         &[sky.plot(Band::F353, &Tiling::default()).result().unwrap(), Tiling::default().plot()],
         &dir,

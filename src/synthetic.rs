@@ -12,22 +12,22 @@
 //! sources and cold clumps, each band's Gaussian beam, and white noise at Planck depths.
 
 use std::f64::consts::PI;
-use std::sync::Arc;
 
 use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::sht::{alm2map_many, gaussian_beam, standard_normal as normal, Alm};
-use super::{galactic_to_icrs, unit_vector, Band, Grid, HealpixMap, Ordering, Sky};
-use crate::catalog::Catalogs;
+use crate::band::Band;
+use crate::catalog::{Catalog, Catalogs, ColumnMap};
 use crate::cosmology::{e_of_z, r500_mpc, theta_arcmin};
 use crate::error::{ensure_param, Error, Result};
 use crate::patches::mix;
+use crate::sky::sht::{alm2map_many, gaussian_beam, standard_normal as normal, Alm};
+use crate::sky::{galactic_to_icrs, unit_vector, Grid, HealpixMap, Ordering, Sky};
 
 /// The shipped CMB spectrum (`data/cmb/planck2018_lcdm_tt.csv`, made by `make_cmb_cl.py` with CAMB).
-const CMB_DL: &str = include_str!("../../data/cmb/planck2018_lcdm_tt.csv");
+const CMB_DL: &str = include_str!("../data/cmb/planck2018_lcdm_tt.csv");
 
 /// One HFI band's instrument and foreground numbers (PHYSICS.md; Planck 2018 I, III; 2015 X, XXII).
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +137,20 @@ pub struct Truth {
     pub sources: DataFrame,
 }
 
+impl Truth {
+    /// The injected clusters of the catalogs, one [`Catalog`] per `catalog` value except `unknown`
+    /// (`PSZ2`, `PSZ2 no-z`, `MCXC`, `RM30`), in order of appearance.
+    pub fn catalogs(&self) -> Result<Vec<Catalog>> {
+        split_by(&self.clusters, "catalog", |v| v != "unknown")
+    }
+
+    /// The injected compact sources, one [`Catalog`] per `kind` (`radio`, `ir`, `cold_clump`): the
+    /// contaminants a cross-match flags on this sky (`cats.with_contaminants(truth.contaminants()?)`).
+    pub fn contaminants(&self) -> Result<Vec<Catalog>> {
+        split_by(&self.sources, "kind", |_| true)
+    }
+}
+
 /// The recipe of a synthetic sky; every component can be switched off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Synthetic {
@@ -220,8 +234,8 @@ impl Synthetic {
         Ok(())
     }
 
-    /// Make the sky and its truth.
-    pub fn build(&self) -> Result<Sky> {
+    /// Make the sky and, beside it, its truth.
+    pub fn build(&self) -> Result<(Sky, Truth)> {
         self.validate()?;
         let grid = Grid::new(self.nside, Ordering::Ring)?;
         let models: Vec<BandModel> = self.bands.iter().map(|&b| band_model(b)).collect();
@@ -251,7 +265,7 @@ impl Synthetic {
             let map = HealpixMap::new(self.nside, Ordering::Ring, m.unit(), data)?.to_ordering(Ordering::Nested);
             sky = sky.with_band(*band, map)?;
         }
-        Ok(sky.with_truth(truth))
+        Ok((sky, truth))
     }
 
     /// CMB + CIB (per-band beams) and dust, through one shared spherical-harmonic synthesis.
@@ -421,26 +435,10 @@ impl Synthetic {
 }
 
 impl Sky {
-    /// A synthetic Planck-like sky (see [`Synthetic`]); its truth is [`Sky::truth`].
-    pub fn synthetic(recipe: Synthetic) -> Result<Sky> {
+    /// A synthetic Planck-like sky (see [`Synthetic`]) and, beside it, its [`Truth`]: the maps are
+    /// what a detector sees, the truth is what only the simulation knows.
+    pub fn synthetic(recipe: Synthetic) -> Result<(Sky, Truth)> {
         recipe.build()
-    }
-
-    pub(crate) fn with_truth(mut self, truth: Truth) -> Self {
-        self.truth = Some(Arc::new(truth));
-        self
-    }
-
-    /// The injected clusters (see [`Truth::clusters`]); an error for real maps, which have no truth.
-    pub fn injected(&self) -> Result<DataFrame> {
-        self.truth().map(|t| t.clusters.clone()).ok_or_else(|| {
-            Error::param("sky", "real maps have no truth: only a synthetic sky knows its injected clusters")
-        })
-    }
-
-    /// The injected clusters and sources of a synthetic sky (`None` for real maps).
-    pub fn truth(&self) -> Option<&Truth> {
-        self.truth.as_deref()
     }
 }
 
@@ -720,7 +718,7 @@ fn paint_clusters(
 ///
 /// ```
 /// // PHYSICS.md check values: M500 = 5e14 M☉, z = 0.2.
-/// let c = xcluster::sky::synthetic::ClusterSz::new(5.0, 0.2);
+/// let c = xcluster::synthetic::ClusterSz::new(5.0, 0.2);
 /// assert!((c.theta500_arcmin() / 5.70 - 1.0).abs() < 0.02);
 /// assert!((c.y_central() / 1.06e-4 - 1.0).abs() < 0.02);
 /// ```
@@ -848,4 +846,24 @@ fn sources_df(sources: &[Source]) -> Result<DataFrame> {
         columns.push(Column::new(format!("flux_{f}").into(), sources.iter().map(|s| s.flux[k]).collect::<Vec<_>>()));
     }
     Ok(DataFrame::new(sources.len(), columns)?)
+}
+
+/// One catalog per value of `column` (kept when `keep`), named after the value.
+fn split_by(df: &DataFrame, column: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Catalog>> {
+    let col = df.column(column).map_err(|_| Error::param("truth", format!("no column {column:?}")))?;
+    let col = col.cast(&DataType::String)?;
+    let values = col.str()?;
+    let mut names: Vec<&str> = Vec::new();
+    for v in values.iter().flatten() {
+        if keep(v) && !names.contains(&v) {
+            names.push(v);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let mask: BooleanChunked = values.iter().map(|v| v == Some(name)).collect();
+            Catalog::from_df(name, df.filter(&mask)?, &ColumnMap::auto())
+        })
+        .collect()
 }
