@@ -262,10 +262,7 @@ fn found_by_clusters(unet: &Evaluation, mmf: &Evaluation, combined: &Evaluation)
         b.height(),
         c.height()
     );
-    let found = |df: &DataFrame| -> Result<Vec<bool>> {
-        Ok(df.column("found")?.bool()?.iter().map(|v| v == Some(true)).collect())
-    };
-    let (fu, fm, fc) = (found(a)?, found(b)?, found(c)?);
+    let (fu, fm, fc) = (unet.found().to_vec(), mmf.found().to_vec(), combined.found().to_vec());
     let keep: Vec<Column> = ["name", "catalog", "glon", "glat", "z", "m500", "y5r500_arcmin2", "theta500_arcmin"]
         .iter()
         .filter_map(|n| a.column(n).ok().cloned())
@@ -326,17 +323,14 @@ fn found_by_counts(clusters: &DataFrame) -> Result<DataFrame> {
 
 /// One row per detector: its operating point and scores.
 fn table(rows: &[(&str, String, &Evaluation)]) -> Result<DataFrame> {
-    let u32s = |e: &Evaluation, c: &str| -> Result<u32> {
-        e.summary().column(c)?.u32()?.get(0).ok_or_else(|| Error::param("compare", format!("no {c}")))
-    };
     let (mut n_det, mut n_true, mut n_inj, mut n_found, mut n_mass, mut found_mass) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for (_, _, e) in rows {
-        n_det.push(u32s(e, "n_detections")?);
-        n_true.push(u32s(e, "n_true")?);
-        n_inj.push(u32s(e, "n_injected")?);
-        n_found.push(u32s(e, "n_found")?);
-        let (n, f) = massive_counts(e.clusters())?;
+        n_det.push(e.n_detections());
+        n_true.push(e.n_true());
+        n_inj.push(e.n_injected());
+        n_found.push(e.n_found());
+        let (n, f) = massive_counts(e)?;
         n_mass.push(n);
         found_mass.push(f);
     }
@@ -360,15 +354,15 @@ fn table(rows: &[(&str, String, &Evaluation)]) -> Result<DataFrame> {
 }
 
 /// In-footprint clusters with M500 ≥ [`MASSIVE_M500`], and how many of them were found.
-fn massive_counts(clusters: &DataFrame) -> Result<(u32, u32)> {
-    let Ok(m) = clusters.column("m500") else { return Ok((0, 0)) };
+fn massive_counts(e: &Evaluation) -> Result<(u32, u32)> {
+    // `m500` is the truth's own column (a truth table may lack it).
+    let Ok(m) = e.clusters().column("m500") else { return Ok((0, 0)) };
     let m = m.cast(&DataType::Float64)?;
-    let found = clusters.column("found")?.bool()?;
     let (mut n, mut f) = (0, 0);
-    for (m, hit) in m.f64()?.iter().zip(found.iter()) {
+    for (m, &hit) in m.f64()?.iter().zip(e.found()) {
         if m.is_some_and(|m| m >= MASSIVE_M500) {
             n += 1;
-            f += hit.unwrap_or(false) as u32;
+            f += hit as u32;
         }
     }
     Ok((n, f))

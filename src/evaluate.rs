@@ -158,16 +158,19 @@ impl Evaluator {
         let (true_of, found_of) = self.pairs(&prep, &det_pos)?;
         let scores = self.scores(&prep, &det_pos, &true_of, &found_of);
         let clusters = clusters_df(truth, &prep, &found_of)?;
+        let found: Vec<bool> = found_of.iter().map(Option::is_some).collect();
         let mut binned = Vec::with_capacity(self.bins.len());
         for (column, edges) in &self.bins {
-            binned.push((column.clone(), binned_df(&clusters, column, edges)?));
+            binned.push((column.clone(), binned_df(&clusters, &found, column, edges)?));
         }
         Ok(Evaluation {
             summary: summary_df(&[scores], None)?,
-            by_catalog: by_catalog_df(&clusters)?,
+            by_catalog: by_catalog_df(&clusters, &found)?,
             binned,
             detections: detections_df(det, truth, &true_of)?,
             clusters,
+            scores,
+            found,
         })
     }
 
@@ -326,8 +329,9 @@ fn detections_df(det: &DataFrame, truth: &DataFrame, true_of: &[Option<(u32, f64
     Ok(df)
 }
 
-/// Completeness of `clusters` (with `found`) in bins [lo, hi) of `column`; null values are left out.
-fn binned_df(clusters: &DataFrame, column: &str, edges: &[f64]) -> Result<DataFrame> {
+/// Completeness of `clusters` (`found`: one per row) in bins [lo, hi) of `column`; null values are
+/// left out.
+fn binned_df(clusters: &DataFrame, found: &[bool], column: &str, edges: &[f64]) -> Result<DataFrame> {
     let values = clusters.column(column).map_err(|_| {
         Error::param(
             format!("evaluate bins {column}"),
@@ -338,14 +342,13 @@ fn binned_df(clusters: &DataFrame, column: &str, edges: &[f64]) -> Result<DataFr
         )
     })?;
     let values = values.cast(&DataType::Float64)?;
-    let found = clusters.column("found")?.bool()?;
     let nb = edges.len() - 1;
     let (mut n, mut hit) = (vec![0u32; nb], vec![0u32; nb]);
-    for (v, f) in values.f64()?.iter().zip(found.iter()) {
+    for (v, &f) in values.f64()?.iter().zip(found) {
         let Some(v) = v else { continue };
         if let Some(b) = (0..nb).find(|&b| edges[b] <= v && v < edges[b + 1]) {
             n[b] += 1;
-            hit[b] += f.unwrap_or(false) as u32;
+            hit[b] += f as u32;
         }
     }
     let completeness: Vec<Option<f64>> = n.iter().zip(&hit).map(|(&n, &h)| ratio(h, n)).collect();
@@ -359,11 +362,11 @@ fn binned_df(clusters: &DataFrame, column: &str, edges: &[f64]) -> Result<DataFr
 }
 
 /// Completeness per value of the truth's `catalog` column (first-appearance order); empty without one.
-fn by_catalog_df(clusters: &DataFrame) -> Result<DataFrame> {
+fn by_catalog_df(clusters: &DataFrame, found: &[bool]) -> Result<DataFrame> {
     let mut rows: Vec<(String, u32, u32)> = Vec::new();
     if let Ok(cat) = clusters.column("catalog") {
         let cat = cat.cast(&DataType::String)?;
-        for (c, f) in cat.str()?.iter().zip(clusters.column("found")?.bool()?.iter()) {
+        for (c, &f) in cat.str()?.iter().zip(found) {
             let c = c.unwrap_or("").to_string();
             let k = match rows.iter().position(|r| r.0 == c) {
                 Some(k) => k,
@@ -373,7 +376,7 @@ fn by_catalog_df(clusters: &DataFrame) -> Result<DataFrame> {
                 }
             };
             rows[k].1 += 1;
-            rows[k].2 += f.unwrap_or(false) as u32;
+            rows[k].2 += f as u32;
         }
     }
     Ok(df!(
@@ -392,6 +395,8 @@ pub struct Evaluation {
     binned: Vec<(String, DataFrame)>,
     detections: DataFrame,
     clusters: DataFrame,
+    scores: Scores,
+    found: Vec<bool>,
 }
 
 impl Evaluation {
@@ -404,23 +409,44 @@ impl Evaluation {
         &self.summary
     }
 
-    /// Purity (null → `None`).
+    /// Purity (`None` without detections).
     pub fn purity(&self) -> Option<f64> {
-        self.scalar("purity")
+        self.scores.purity()
     }
 
-    /// Completeness (null → `None`).
+    /// Completeness (`None` without injected clusters in the footprint).
     pub fn completeness(&self) -> Option<f64> {
-        self.scalar("completeness")
+        self.scores.completeness()
     }
 
-    /// False detections per deg² (null → `None`).
+    /// False detections per deg² (`None` for an empty footprint).
     pub fn false_per_deg2(&self) -> Option<f64> {
-        self.scalar("false_per_deg2")
+        self.scores.false_per_deg2()
     }
 
-    fn scalar(&self, column: &str) -> Option<f64> {
-        self.summary.column(column).ok()?.f64().ok()?.get(0)
+    /// Detections scored.
+    pub fn n_detections(&self) -> u32 {
+        self.scores.n_detections
+    }
+
+    /// Detections within the radius of an injected cluster.
+    pub fn n_true(&self) -> u32 {
+        self.scores.n_true
+    }
+
+    /// Injected clusters in the footprint.
+    pub fn n_injected(&self) -> u32 {
+        self.scores.n_injected
+    }
+
+    /// Injected clusters found.
+    pub fn n_found(&self) -> u32 {
+        self.scores.n_found
+    }
+
+    /// Whether each row of [`Evaluation::clusters`] was found.
+    pub fn found(&self) -> &[bool] {
+        &self.found
     }
 
     /// Completeness in bins of truth column `column` (`m500`, `y5r500_arcmin2`, `z` by default):

@@ -236,6 +236,8 @@ pub struct Params {
     pub mmf_merge_radius_arcmin: f64,
     /// iMMF iterations: P(k) re-estimated with the detections masked (0 = plain MMF).
     pub mmf_iterations: u32,
+    /// Radius masked around each contaminant source before the matched filter, arcmin (0 = none).
+    pub mmf_source_mask_arcmin: f64,
 }
 
 impl Default for Params {

@@ -21,7 +21,7 @@ use crate::detect::{Detection, Detections, Sightings};
 use crate::error::{ensure_param, Error, Result};
 use crate::evaluate::Evaluation;
 use crate::labels::Disk;
-use crate::mmf::{Mmf, MmfDetections};
+use crate::mmf::{Mmf, MmfDetections, SourceMask};
 use crate::normalise::Normaliser;
 use crate::output::{write_csv, write_parquet, OutputDirs};
 use crate::params::{Params, SkySource};
@@ -53,7 +53,7 @@ impl Job {
 
     /// The catalogs with the contaminants a cross-match flags detections with: on the Planck sky
     /// PCCS2 and PGCC, on the synthetic sky its own injected sources (`truth`).
-    fn with_contaminants(&self, truth: Option<&Truth>) -> Result<Catalogs> {
+    pub fn with_contaminants(&self, truth: Option<&Truth>) -> Result<Catalogs> {
         let p = &self.params;
         let contaminants = match (p.sky, truth) {
             (SkySource::Planck, _) => crate::catalog::contaminants(p.path.join(&p.catalog_path), &p.bands)?,
@@ -292,17 +292,31 @@ impl Job {
         Ok((det, files))
     }
 
-    /// Run the matched filter of the params ([`Mmf::from_params`]) over `cover`'s tiles of `sky` and
+    /// The params' matched filter ([`Mmf::from_params`]) masking `mmf_source_mask_arcmin` around
+    /// every source of `cats`' contaminants ([`Job::with_contaminants`]).
+    pub fn mmf_settings(&self, cats: &Catalogs) -> Result<Mmf> {
+        let mask = SourceMask::of_catalogs(cats.contaminants(), self.params.mmf_source_mask_arcmin)?;
+        Ok(Mmf::from_params(&self.params).mask_sources(mask))
+    }
+
+    /// Run the matched filter of [`Job::mmf_settings`] over `cover`'s tiles of `sky` and
     /// write `files/mmf_sightings[.shard-i-of-N].parquet`; without a shard, also
     /// `files/mmf_detections.{parquet,csv}` (the sightings merged). A shard's sightings are merged
     /// with the others' by [`Job::merge_mmf_shards`]; patch ids are the same in every run, so N
     /// shards merged equal one unsharded run.
-    pub fn mmf(&self, sky: &Sky, cover: Cover) -> Result<MmfStage> {
+    pub fn mmf(&self, sky: &Sky, cats: &Catalogs, cover: Cover) -> Result<MmfStage> {
         let shard = cover.shard_index();
         let tiles = cover.resolve(&self.params.tiling()?)?;
-        let mmf = Mmf::from_params(&self.params);
+        let mmf = self.mmf_settings(cats)?;
         let t = std::time::Instant::now();
-        eprintln!("mmf: {} bands {:?}, S/N ≥ {}, tiles {tiles:?}", mmf.bands.len(), mmf.bands, mmf.snr_threshold);
+        eprintln!(
+            "mmf: {} bands {:?}, S/N ≥ {}, {} sources masked within {}′, tiles {tiles:?}",
+            mmf.bands.len(),
+            mmf.bands,
+            mmf.snr_threshold,
+            mmf.source_mask().len(),
+            mmf.source_mask().radius_arcmin()
+        );
         let found = match tiles.is_empty() {
             true => MmfDetections::none()?,
             false => mmf.run(sky, &tiles)?,
@@ -341,10 +355,12 @@ impl Job {
         scan: &Scan,
         matched: &Matched,
         truth: &Truth,
+        cats: &Catalogs,
     ) -> Result<(Comparison, Vec<PathBuf>, Vec<PathBuf>)> {
         let p = &self.params;
         let t = std::time::Instant::now();
-        let vs = HeadToHead::new(&Mmf::from_params(p)).unet_rule(Detection::from_params(p)).compare(
+        let mmf = self.mmf_settings(cats)?;
+        let vs = HeadToHead::new(&mmf).unet_rule(Detection::from_params(p)).compare(
             matched,
             truth,
             Some(scan.predictions()),
@@ -366,7 +382,7 @@ impl Job {
         if let (Some(origin), true) = (matched.origin(), best.height() > 0) {
             let at = |c: &str| best.column(c).ok().and_then(|c| c.f64().ok()?.get(0));
             if let (Some(l), Some(b)) = (at("glon"), at("glat")) {
-                let fig = Mmf::from_params(p).plot_patch(&origin.sky, l, b);
+                let fig = mmf.plot_patch(&origin.sky, l, b);
                 figures.push(fig.save(self.dirs.figures.join("mmf_snr_patch.png"))?);
             }
         }
@@ -418,13 +434,13 @@ impl Job {
         // The matched filter on the same tiles, and (with a truth) the head to head.
         let comparison = match &truth {
             Some(truth) => {
-                let (vs, f, fig) = self.compare(&scan, &matched, truth)?;
+                let (vs, f, fig) = self.compare(&scan, &matched, truth, &cats)?;
                 files.extend(f);
                 figures.extend(fig);
                 Some(vs)
             }
             None => {
-                let stage = self.mmf(&sky, Cover::tiles(scan.tiles()))?;
+                let stage = self.mmf(&sky, &cats, Cover::tiles(scan.tiles()))?;
                 files.extend(stage.files);
                 None
             }

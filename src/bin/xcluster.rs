@@ -452,7 +452,8 @@ fn mmf(params: &Params, tiles: Vec<u32>, full_sky: bool, shard: Option<(u32, u32
     }
     let cover = cover_of(&tiles, full_sky, shard);
     cover.resolve(&params.tiling()?)?;
-    let stage = job.mmf(&job.sky()?, cover)?;
+    let (sky, truth) = job.sky_and_truth()?;
+    let stage = job.mmf(&sky, &job.with_contaminants(truth.as_ref())?, cover)?;
     println!("tiles {:?} searched in {:.1} s, {} sightings", stage.tiles, stage.seconds, stage.sightings.height());
     if let Some(det) = &stage.detections {
         println!("{}", det.df());

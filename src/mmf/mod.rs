@@ -31,6 +31,7 @@ pub mod filter;
 pub mod noise;
 pub mod plot;
 pub mod scan;
+mod sources;
 pub mod template;
 
 pub use fft::Fft2;
@@ -38,6 +39,7 @@ pub use filter::{Filtered, Measurement, MmfFilter, MAX_BANDS};
 pub use noise::{Binning, NoiseSpectrum};
 pub use rustfft::num_complex::Complex64;
 pub use scan::MmfDetections;
+pub use sources::SourceMask;
 pub use template::{scale_grid, BandResponse, Geometry, TemplateBank};
 
 use crate::error::{ensure_param, Result};
@@ -64,6 +66,7 @@ pub struct Mmf {
     pub(crate) merge_radius_arcmin: f64,
     pub(crate) map_resolution_arcmin: Option<f64>,
     pub(crate) pixel_window: bool,
+    pub(crate) sources: SourceMask,
 }
 
 const HFI: [Band; 6] = [Band::F100, Band::F143, Band::F217, Band::F353, Band::F545, Band::F857];
@@ -91,6 +94,7 @@ impl Mmf {
             merge_radius_arcmin: 10.0,
             map_resolution_arcmin: None,
             pixel_window: false,
+            sources: SourceMask::default(),
         }
     }
 
@@ -189,6 +193,19 @@ impl Mmf {
         self
     }
 
+    /// Point sources to mask (default none): their pixels are inpainted in every band before
+    /// filtering and no peak is kept within the mask, as the Planck SZ searches mask the PCCS
+    /// sources. See [`SourceMask`].
+    pub fn mask_sources(mut self, sources: SourceMask) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The point sources masked.
+    pub fn source_mask(&self) -> &SourceMask {
+        &self.sources
+    }
+
     /// Friends-of-friends linking length across patches, arcmin (default 10).
     pub fn merge_radius_arcmin(mut self, arcmin: f64) -> Self {
         self.merge_radius_arcmin = arcmin;
@@ -273,6 +290,7 @@ impl Mmf {
             self.merge_radius_arcmin
         );
         ensure_param!(self.iterations <= 5, "mmf_iterations", "must be in 0…5, got {}", self.iterations);
+        self.sources.validate()?;
         self.validate_bands()?;
         self.binning.validate()
     }

@@ -54,7 +54,7 @@ impl Mmf {
             let maps = self.sky_maps(sky)?;
             let filter = self.on_maps(&maps).prepare()?;
             let proj = crate::patches::Gnomonic::new(glon, glat, self.size as u32, self.pixel_arcmin)?;
-            let cut = super::scan::cut(&maps, &proj)?;
+            let cut = super::scan::cut(self, &maps, &proj)?;
             let slices: Vec<&[f32]> = cut.chunks(self.size * self.size).collect();
             let f = filter.filter(&slices)?;
             let title = format!("MMF S/N around l = {glon:.2}°, b = {glat:.2}°");

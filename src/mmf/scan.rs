@@ -218,7 +218,7 @@ impl Mmf {
             .map(|(centre, members)| {
                 let (l, b) = positions[*centre];
                 let proj = Gnomonic::new(l, b, self.size as u32, self.pixel_arcmin)?;
-                let cut = cut(&maps, &proj)?;
+                let cut = cut(self, &maps, &proj)?;
                 let slices: Vec<&[f32]> = cut.chunks(self.size * self.size).collect();
                 let f = filter.filter(&slices)?;
                 let mut out = Vec::with_capacity(members.len());
@@ -266,9 +266,12 @@ impl Mmf {
     }
 }
 
-/// Cut one patch (bands × N², f32) from the maps.
-pub(crate) fn cut(maps: &[&HealpixMap], projection: &Gnomonic) -> Result<Vec<f32>> {
-    sample_patches(maps, std::slice::from_ref(projection), Interpolation::Bilinear)
+/// Cut one patch (bands × N², f32) from the maps, with the pixels of `mmf`'s masked sources NaN
+/// (the filter inpaints them).
+pub(crate) fn cut(mmf: &Mmf, maps: &[&HealpixMap], projection: &Gnomonic) -> Result<Vec<f32>> {
+    let mut data = sample_patches(maps, std::slice::from_ref(projection), Interpolation::Bilinear)?;
+    mmf.sources.apply(&mut data, projection);
+    Ok(data)
 }
 
 /// The sky search looks at the q-map's pixel maxima down to this fraction of the threshold and
@@ -289,10 +292,11 @@ fn patch_sightings(
 ) -> Result<Vec<Sighting>> {
     let info = &plan[k];
     let n = filter.geometry().size;
-    let data = cut(maps, &info.projection)?;
+    let settings = filter.settings();
+    let data = cut(settings, maps, &info.projection)?;
     let slices: Vec<&[f32]> = data.chunks(n * n).collect();
     let filtered = filter.filter(&slices)?;
-    let threshold = filter.settings().snr_threshold;
+    let threshold = settings.snr_threshold;
     Ok(filtered
         .peaks(threshold * PEAK_SEARCH_FRACTION)
         .into_iter()
@@ -300,7 +304,8 @@ fn patch_sightings(
         .filter_map(|m| {
             let (glon, glat) = info.projection.pixel_to_galactic(m.i, m.j);
             let tile = Tiling::tile_of(glon, glat);
-            let owned = nearest(centres, unit_vector(glon, glat)) == k;
+            let v = unit_vector(glon, glat);
+            let owned = nearest(centres, v) == k && !settings.sources.covers(v);
             (owned && (tiles.contains(&tile) || keep(glon, glat))).then(|| Sighting {
                 patch: patch_id(&info.projection),
                 tile,

@@ -61,15 +61,17 @@ fn three_mmf_shards_merged_equal_one_unsharded_run() {
     ))
     .unwrap();
     let job = Job::new(&params).unwrap();
-    let sky = job.sky().unwrap();
+    let (sky, truth) = job.sky_and_truth().unwrap();
+    // The synthetic sky's sources masked, as `run` does.
+    let cats = job.with_contaminants(truth.as_ref()).unwrap();
     let cover = Cover::tiles(&[6, 7]);
-    let whole = job.mmf(&sky, cover.clone()).unwrap();
+    let whole = job.mmf(&sky, &cats, cover.clone()).unwrap();
     let one = whole.detections.clone().unwrap();
     let names: Vec<String> = whole.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into()).collect();
     assert_eq!(names, ["mmf_sightings.parquet", "mmf_detections.parquet", "mmf_detections.csv"]);
     assert!(one.len() >= 5, "{}", one.df());
     for i in 0..3 {
-        let s = job.mmf(&sky, cover.clone().shard(i, 3)).unwrap();
+        let s = job.mmf(&sky, &cats, cover.clone().shard(i, 3)).unwrap();
         assert!(s.detections.is_none());
         assert_eq!(s.tiles, [[6u32].as_slice(), &[7], &[]][i as usize]);
         assert!(s.files[0].ends_with(format!("mmf_sightings.shard-{i}-of-3.parquet")), "{:?}", s.files);

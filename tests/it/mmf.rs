@@ -601,8 +601,13 @@ fn planck_like_patch_time_and_detection() {
 // On the sphere: patches, ownership, merging, photometry
 
 /// A HEALPix y-map (nside 512, NESTED) with clusters (M500 in 10¹⁴ M☉, z, position) painted with
-/// the synthetic sky's beamed Arnaud profile (10′ beam) and white noise of `sigma` per pixel.
-fn y_sky(clusters: &[(f64, f64, f64, f64)], sigma: f64) -> (xcluster::sky::Sky, Vec<(f64, f64)>) {
+/// the synthetic sky's beamed Arnaud profile (10′ beam), compact `sources` (peak, position) through
+/// the same beam, and white noise of `sigma` per pixel.
+fn y_sky(
+    clusters: &[(f64, f64, f64, f64)],
+    sources: &[(f64, f64, f64)],
+    sigma: f64,
+) -> (xcluster::sky::Sky, Vec<(f64, f64)>) {
     use xcluster::sky::{angular_separation_deg, HealpixMap, Ordering, Sky};
     use xcluster::synthetic::ClusterSz;
     let sz: Vec<ClusterSz> = clusters.iter().map(|c| ClusterSz::new(c.0, c.1)).collect();
@@ -614,6 +619,10 @@ fn y_sky(clusters: &[(f64, f64, f64, f64)], sigma: f64) -> (xcluster::sky::Sky, 
             if d < 5.0 * c.theta500_arcmin() + 15.0 {
                 y += c.y_beamed(d, 10.0);
             }
+        }
+        for &(peak, l, b) in sources {
+            let d = angular_separation_deg(lon, lat, l, b) * 60.0;
+            y += peak * (-4.0 * 2f64.ln() * (d / 10.0).powi(2)).exp();
         }
         // Reproducible noise from the position's bits (a splitmix64 hash, Box–Muller).
         let h = |x: u64| {
@@ -644,7 +653,7 @@ fn sky_search_finds_each_cluster_once_with_its_y() {
     for c in &clusters {
         assert_eq!(Tiling::tile_of(c.2, c.3), 6, "test cluster outside tile 6");
     }
-    let (sky, truth) = y_sky(&clusters, 3e-6);
+    let (sky, truth) = y_sky(&clusters, &[], 3e-6);
     // The scale grid holds the true θ500s, 13.0′, 18.1′ and 23.7′, and their neighbours.
     let mut scales: Vec<f64> = truth.iter().map(|t| t.1).chain([9.0, 30.0]).collect();
     scales.sort_by(f64::total_cmp);
@@ -708,6 +717,72 @@ fn sky_search_finds_each_cluster_once_with_its_y() {
 }
 
 #[test]
+fn a_masked_source_leaves_no_peak_and_the_cluster_its_signal() {
+    use xcluster::mmf::SourceMask;
+    use xcluster::patches::Gnomonic;
+    use xcluster::sky::{angular_separation_deg, unit_vector};
+    use xcluster::tiles::Tiling;
+    let (l0, b0) = Tiling::tile_center(6);
+    let cluster = (8.0, 0.05, l0, b0);
+    let source = (l0 + 3.0, b0 - 2.0);
+    // A compact source 50 times the cluster's central y, as a bright radio source is at 100 GHz.
+    let (sky, _) = y_sky(&[cluster], &[(5e-4, source.0, source.1)], 3e-6);
+    let mmf = y_filter(&[9.0, 13.0, 18.0, 30.0]);
+    let nearest = |df: &polars::prelude::DataFrame, at: (f64, f64)| -> (f64, f64) {
+        let col = |c: &str| df.column(c).unwrap().f64().unwrap().into_no_null_iter().collect::<Vec<f64>>();
+        let (l, b, q) = (col("glon"), col("glat"), col("snr"));
+        (0..df.height())
+            .map(|k| (angular_separation_deg(l[k], b[k], at.0, at.1) * 60.0, q[k]))
+            .min_by(|x, y| x.0.total_cmp(&y.0))
+            .unwrap_or((f64::INFINITY, 0.0))
+    };
+    let plain = mmf.run(&sky, &[6]).unwrap();
+    let (sep, q_source) = nearest(plain.df(), source);
+    assert!(sep < 10.0 && q_source > 20.0, "unmasked, the source is a detection: {sep}′, q {q_source}");
+    let (_, q_plain) = nearest(plain.df(), (cluster.2, cluster.3));
+
+    let mask = SourceMask::new(&[source], 15.0);
+    let masked = mmf.clone().mask_sources(mask.clone()).run(&sky, &[6]).unwrap();
+    eprintln!("unmasked:\n{}\nmasked:\n{}", plain.df(), masked.df());
+    let (sep, _) = nearest(masked.df(), source);
+    assert!(sep > 15.0, "a peak {sep}′ from the masked source");
+    // The source no longer inflates the noise spectrum: the cluster keeps (here gains) its S/N.
+    let (sep, q_masked) = nearest(masked.df(), (cluster.2, cluster.3));
+    assert!(sep < 3.0 && q_masked >= 0.95 * q_plain, "cluster at {sep}′, q {q_masked} vs {q_plain} unmasked");
+
+    // The masked pixels are those whose centre lies within 15′ of the source, up to the gnomonic
+    // scale (< 0.1 % across a 15′ disc 0.4° off the patch centre).
+    let proj = Gnomonic::new(source.0, source.1 - 0.4, 64, 1.7).unwrap();
+    let mut data = vec![1.0f32; 2 * 64 * 64];
+    let n_masked = mask.apply(&mut data, &proj);
+    let mut inside = 0;
+    for p in 0..64 * 64 {
+        let (l, b) = proj.pixel_to_galactic((p / 64) as f64, (p % 64) as f64);
+        let d = angular_separation_deg(l, b, source.0, source.1) * 60.0;
+        let nan = data[p].is_nan();
+        assert_eq!(nan, data[64 * 64 + p].is_nan(), "both bands masked alike");
+        assert!(
+            if d < 14.9 {
+                nan
+            } else if d > 15.1 {
+                !nan
+            } else {
+                true
+            },
+            "pixel {p} at {d}′: NaN {nan}"
+        );
+        inside += nan as usize;
+    }
+    assert_eq!(inside, n_masked);
+    let expected = std::f64::consts::PI * (15.0 / 1.7f64).powi(2);
+    assert!((n_masked as f64 / expected - 1.0).abs() < 0.1, "{n_masked} pixels vs πr² = {expected:.0}");
+    assert!(mask.covers(unit_vector(source.0, source.1 + 14.0 / 60.0)));
+    assert!(!mask.covers(unit_vector(source.0, source.1 + 16.0 / 60.0)));
+    let err = mmf.mask_sources(SourceMask::new(&[source], 90.0)).validate().unwrap_err().to_string();
+    assert!(err.contains("mmf_source_mask_arcmin") && err.contains("90"), "{err}");
+}
+
+#[test]
 fn errors_name_the_setting() {
     let e = Mmf::planck_like().bands(&[Band::F143, Band::YMap]).validate().unwrap_err().to_string();
     assert!(e.contains("mmf bands") && e.contains("y-map"), "{e}");
@@ -715,7 +790,7 @@ fn errors_name_the_setting() {
     assert!(e.contains("mmf_snr_threshold") && e.contains("-1"), "{e}");
     let e = Mmf::planck_like().scales(&[50.0]).prepare().unwrap_err().to_string();
     assert!(e.contains("mmf scales") && e.contains("50"), "{e}");
-    let (sky, _) = y_sky(&[], 1e-6);
+    let (sky, _) = y_sky(&[], &[], 1e-6);
     let e = y_filter(&[10.0]).run(&sky, &[48]).unwrap_err().to_string();
     assert!(e.contains("mmf tiles") && e.contains("48"), "{e}");
     let e = Mmf::planck_like().run(&sky, &[6]).unwrap_err().to_string();
