@@ -52,6 +52,12 @@ pub const CURVE_PROB: [f32; 12] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 
 /// "Massive" clusters: M500 ≥ this, 10¹⁴ M☉ (the completeness issue 15 asks for).
 pub const MASSIVE_M500: f64 = 6.0;
 
+/// The purity at which the detectors' completeness is compared: issue 15's target for the default
+/// run (PSZ2 claims ≥ 0.83).
+pub const EQUAL_PURITY: f64 = 0.9;
+/// The truth columns the completeness at equal purity is binned in.
+pub const EQUAL_PURITY_BINS: [&str; 3] = ["m500", "y5r500_arcmin2", "z"];
+
 /// The columns of the MMF photometry added to the U-Net's candidates.
 pub const PHOTOMETRY_COLUMNS: [&str; 4] = ["snr", "y5r500_arcmin2", "y5r500_err_arcmin2", "theta500_arcmin"];
 
@@ -64,6 +70,7 @@ pub struct HeadToHead {
     unet_rule: Detection,
     unet_thresholds: Vec<f32>,
     snr_thresholds: Vec<f64>,
+    equal_purity: f64,
 }
 
 impl HeadToHead {
@@ -76,7 +83,15 @@ impl HeadToHead {
             unet_rule: Detection::default(),
             unet_thresholds: CURVE_PROB.to_vec(),
             snr_thresholds: CURVE_SNR.to_vec(),
+            equal_purity: EQUAL_PURITY,
         }
+    }
+
+    /// The purity at which completeness is compared (default [`EQUAL_PURITY`]): each detector at
+    /// the lowest threshold of its curve whose purity reaches it.
+    pub fn equal_purity(mut self, purity: f64) -> Self {
+        self.equal_purity = purity;
+        self
     }
 
     /// Score with `evaluator` (its radius is every detector's matching radius).
@@ -160,7 +175,8 @@ impl HeadToHead {
                 s
             }
         };
-        let snr: Vec<f64> = self.snr_thresholds.iter().copied().filter(|&t| t >= q_th.min(CURVE_SNR_MIN)).collect();
+        let mut snr: Vec<f64> = self.snr_thresholds.iter().copied().filter(|&t| t >= q_th.min(CURVE_SNR_MIN)).collect();
+        snr.sort_by(f64::total_cmp);
         let mmf_tables: Vec<(f32, DataFrame)> =
             snr.iter().map(|&t| Ok((t as f32, low.above(t, radius)?.df().clone()))).collect::<Result<_>>()?;
         let combined_tables: Vec<(f32, DataFrame)> =
@@ -170,6 +186,24 @@ impl HeadToHead {
             ("mmf", ev.curve_tables(&mmf_tables, truth, footprint)?),
             ("combined", ev.curve_tables(&combined_tables, truth, footprint)?),
         ])?;
+
+        let target = self.equal_purity;
+        ensure_param!((0.0..=1.0).contains(&target), "compare equal purity", "must be in 0…1, got {target}");
+        let mut unet_probs: Vec<f64> = self.unet_thresholds.iter().map(|&t| round6(t as f64)).collect();
+        unet_probs.sort_by(f64::total_cmp);
+        let at_purity = vec![
+            match predictions {
+                Some(p) => at_purity("unet", target, &unet_probs, |t| {
+                    let rule = Detection { threshold: t as f32, ..self.unet_rule };
+                    ev.evaluate_on(&p.detect(rule)?, truth, footprint)
+                })?,
+                None => {
+                    at_purity("unet", target, &[round6(self.unet_rule.threshold as f64)], |_| Ok(unet_eval.clone()))?
+                }
+            },
+            at_purity("mmf", target, &snr, |t| ev.evaluate_table(low.above(t, radius)?.df(), truth, footprint))?,
+            at_purity("combined", target, &snr, |t| ev.evaluate_table(&cut_by_snr(&candidates, t)?, truth, footprint))?,
+        ];
 
         let clusters = found_by_clusters(&unet_eval, &mmf_eval, &combined_eval)?;
         let found_by = found_by_counts(&clusters)?;
@@ -192,8 +226,36 @@ impl HeadToHead {
             clusters,
             found_by,
             table,
+            equal_purity: target,
+            at_purity,
         })
     }
+}
+
+/// A detector at the lowest threshold of its curve whose purity reaches the target.
+#[derive(Debug, Clone)]
+pub struct AtPurity {
+    /// `unet`, `mmf` or `combined`.
+    pub detector: &'static str,
+    /// The threshold (probability or S/N) and its evaluation; `None` when no threshold of the
+    /// curve reaches the purity.
+    pub operating_point: Option<(f64, Evaluation)>,
+}
+
+/// Scan `thresholds` (ascending) for the first whose evaluation reaches `purity`.
+fn at_purity(
+    detector: &'static str,
+    purity: f64,
+    thresholds: &[f64],
+    evaluate: impl Fn(f64) -> Result<Evaluation>,
+) -> Result<AtPurity> {
+    for &t in thresholds {
+        let e = evaluate(t)?;
+        if e.purity().is_some_and(|p| p >= purity) {
+            return Ok(AtPurity { detector, operating_point: Some((t, e)) });
+        }
+    }
+    Ok(AtPurity { detector, operating_point: None })
 }
 
 impl Matched {
@@ -384,9 +446,67 @@ pub struct Comparison {
     clusters: DataFrame,
     found_by: DataFrame,
     table: DataFrame,
+    equal_purity: f64,
+    at_purity: Vec<AtPurity>,
 }
 
 impl Comparison {
+    /// The purity the detectors are compared at ([`HeadToHead::equal_purity`]).
+    pub fn equal_purity(&self) -> f64 {
+        self.equal_purity
+    }
+    /// Each detector (`unet`, `mmf`, `combined`) at the lowest threshold where its purity reaches
+    /// [`Comparison::equal_purity`].
+    pub fn at_purity(&self) -> &[AtPurity] {
+        &self.at_purity
+    }
+    /// One row per detector at equal purity: `detector`, `threshold`, `purity`, `completeness`,
+    /// `n_detections`, `n_found` (null where its curve never reaches the purity).
+    pub fn equal_purity_table(&self) -> Result<DataFrame> {
+        let point = |f: fn(&(f64, Evaluation)) -> Option<f64>| -> Vec<Option<f64>> {
+            self.at_purity.iter().map(|a| a.operating_point.as_ref().and_then(f)).collect()
+        };
+        let count = |f: fn(&Evaluation) -> u32| -> Vec<Option<u32>> {
+            self.at_purity.iter().map(|a| a.operating_point.as_ref().map(|(_, e)| f(e))).collect()
+        };
+        Ok(df!(
+            "detector" => self.at_purity.iter().map(|a| a.detector).collect::<Vec<_>>(),
+            "threshold" => point(|(t, _)| Some(*t)),
+            "purity" => point(|(_, e)| e.purity()),
+            "completeness" => point(|(_, e)| e.completeness()),
+            "n_detections" => count(Evaluation::n_detections),
+            "n_found" => count(Evaluation::n_found),
+        )?)
+    }
+    /// Completeness at equal purity binned in each of [`EQUAL_PURITY_BINS`]: `detector`,
+    /// `threshold`, `column`, then [`Evaluation::completeness_by`]'s `bin_lo`, `bin_hi`, `n`,
+    /// `found`, `completeness` (detectors whose curve never reaches the purity are left out).
+    pub fn equal_purity_bins(&self) -> Result<DataFrame> {
+        let mut out: Option<DataFrame> = None;
+        for a in &self.at_purity {
+            let Some((t, e)) = &a.operating_point else { continue };
+            for column in EQUAL_PURITY_BINS {
+                let Ok(bins) = e.completeness_by(column) else { continue };
+                let mut df = bins.clone();
+                let h = df.height();
+                df.insert_column(0, Column::new("column".into(), vec![column; h]))?;
+                df.insert_column(0, Column::new("threshold".into(), vec![*t; h]))?;
+                df.insert_column(0, Column::new("detector".into(), vec![a.detector; h]))?;
+                match &mut out {
+                    None => out = Some(df),
+                    Some(o) => {
+                        o.vstack_mut(&df)?;
+                    }
+                }
+            }
+        }
+        out.ok_or_else(|| {
+            Error::param(
+                "compare equal purity",
+                format!("no detector reaches purity {} on its curve", self.equal_purity),
+            )
+        })
+    }
     /// The tiles the matched filter searched (those whose centre the footprint covers).
     pub fn tiles(&self) -> &[u32] {
         &self.tiles
@@ -469,20 +589,56 @@ impl Comparison {
         Figure::or_failed("Comparison::plot", made)
     }
 
+    /// Completeness against truth column `column` (one of [`EQUAL_PURITY_BINS`]) of the detectors at
+    /// equal purity, one line each.
+    pub fn plot_equal_purity(&self, column: &str) -> Figure {
+        let made = (|| -> Result<Figure> {
+            let mut series = Vec::new();
+            for a in &self.at_purity {
+                let Some((t, e)) = &a.operating_point else { continue };
+                let bins = e.completeness_by(column)?;
+                let f64s = |c: &str| -> Result<Vec<Option<f64>>> { Ok(bins.column(c)?.f64()?.iter().collect()) };
+                let (lo, hi, c) = (f64s("bin_lo")?, f64s("bin_hi")?, f64s("completeness")?);
+                let points = (0..c.len())
+                    .filter_map(|k| {
+                        let (lo, hi, c) = (lo[k]?, hi[k]?, c[k]?);
+                        (lo.is_finite() && hi.is_finite()).then_some(((lo + hi) / 2.0, c))
+                    })
+                    .collect();
+                series.push(Series { name: format!("{} (threshold {t})", a.detector), points });
+            }
+            ensure_param!(
+                !series.is_empty(),
+                "compare equal purity",
+                "no detector reaches purity {} on its curve",
+                self.equal_purity
+            );
+            let title = format!("completeness at purity ≥ {}", self.equal_purity);
+            curves(&title, (column, "completeness"), &series).result()
+        })();
+        Figure::or_failed("Comparison::plot_equal_purity", made)
+    }
+
     /// Write `comparison.csv` ([`Comparison::table`]), `comparison_found_by.csv`,
-    /// `comparison_clusters.csv`, `comparison_curves.csv`, `comparison_candidates.csv` and
-    /// `mmf_evaluation.csv` (the MMF's summary) into `dir`; returns their paths.
+    /// `comparison_clusters.csv`, `comparison_curves.csv`, `comparison_candidates.csv`,
+    /// `mmf_evaluation.csv` (the MMF's summary), `comparison_equal_purity.csv`
+    /// ([`Comparison::equal_purity_table`]) and, when a detector reaches that purity,
+    /// `comparison_equal_purity_bins.csv` into `dir`; returns their paths.
     pub fn write(&self, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
         crate::output::create_dir_all(dir)?;
-        let files: Vec<(PathBuf, DataFrame)> = vec![
+        let mut files: Vec<(PathBuf, DataFrame)> = vec![
             (dir.join("comparison.csv"), self.table.clone()),
             (dir.join("comparison_found_by.csv"), self.found_by.clone()),
             (dir.join("comparison_clusters.csv"), self.clusters.clone()),
             (dir.join("comparison_curves.csv"), self.curves.clone()),
             (dir.join("comparison_candidates.csv"), crate::crossmatch::lists_as_text(&self.candidates)?),
             (dir.join("mmf_evaluation.csv"), self.mmf.summary().clone()),
+            (dir.join("comparison_equal_purity.csv"), self.equal_purity_table()?),
         ];
+        if self.at_purity.iter().any(|a| a.operating_point.is_some()) {
+            files.push((dir.join("comparison_equal_purity_bins.csv"), self.equal_purity_bins()?));
+        }
         let mut out = Vec::with_capacity(files.len());
         for (path, df) in files {
             write_csv(&path, &df)?;
@@ -497,6 +653,10 @@ impl crate::plot::NotebookDisplay for Comparison {
     fn to_html(&self) -> String {
         let by = crate::plot::NotebookDisplay::to_html(self.found_by());
         let html = crate::plot::card("Comparison: U-Net vs matched filter", &[], Some(self.table()));
-        format!("{html}{by}")
+        let equal = crate::plot::card_or_error(
+            &format!("At equal purity (≥ {})", self.equal_purity),
+            self.equal_purity_table().map(|t| (vec![], Some(t))),
+        );
+        format!("{html}{equal}{by}")
     }
 }

@@ -238,6 +238,8 @@ pub struct Params {
     pub mmf_iterations: u32,
     /// Radius masked around each contaminant source before the matched filter, arcmin (0 = none).
     pub mmf_source_mask_arcmin: f64,
+    /// The bands the matched filter combines (HFI bands, or the y-map alone).
+    pub mmf_bands: Vec<Band>,
 }
 
 impl Default for Params {
@@ -296,11 +298,19 @@ impl Params {
         Ok(params)
     }
 
+    /// The bands the sky holds: `bands` (the network's) and `mmf_bands` (the matched filter's), in
+    /// the original's band order.
+    pub fn sky_bands(&self) -> Vec<Band> {
+        Band::ALL.into_iter().filter(|b| self.bands.contains(b) || self.mmf_bands.contains(b)).collect()
+    }
+
     /// Check every value; the error names the key and the allowed values or range.
     pub fn validate(&self) -> Result<()> {
-        ensure_param!(!self.bands.is_empty(), "bands", "at least one band is needed");
-        for (i, b) in self.bands.iter().enumerate() {
-            ensure_param!(!self.bands[..i].contains(b), "bands", "band {b} is listed twice");
+        for (key, bands) in [("bands", &self.bands), ("mmf_bands", &self.mmf_bands)] {
+            ensure_param!(!bands.is_empty(), key, "at least one band is needed");
+            for (i, b) in bands.iter().enumerate() {
+                ensure_param!(!bands[..i].contains(b), key, "band {b} is listed twice");
+            }
         }
         Disk::from_params(&self.disk_radius, self.seed).validate()?;
         ensure_param!((1..=10_000).contains(&self.loops), "loops", "must be in 1…10000, got {}", self.loops);
@@ -343,6 +353,7 @@ impl Params {
         Detection::from_params(self).validate()?;
         CrossMatch::from_params(self).validate()?;
         Mmf::from_params(self).validate()?;
+        crate::mmf::SourceMask::new(&[], self.mmf_source_mask_arcmin).validate()?;
         Ok(())
     }
 
@@ -561,13 +572,13 @@ impl Default for CrossMatch {
 }
 
 impl Mmf {
-    /// The params file's matched filter: [`Mmf::planck_like`] with `mmf_snr_threshold`,
-    /// `mmf_patch_size`, `mmf_pixel_size_arcmin`, `mmf_merge_radius_arcmin` and `mmf_iterations`, on
-    /// the HFI bands of `bands` (the y-map left out: it is a combination of them, and the filter
-    /// refuses it with them), or on the y-map alone when `bands` has no HFI band.
+    /// The params file's matched filter: [`Mmf::planck_like`] on `mmf_bands` with
+    /// `mmf_snr_threshold`, `mmf_patch_size`, `mmf_pixel_size_arcmin`, `mmf_merge_radius_arcmin`
+    /// and `mmf_iterations` (no sources masked: they come with the catalogs, see
+    /// [`crate::pipeline::Job::mmf_settings`]).
     pub fn from_params(p: &Params) -> Self {
         Mmf::planck_like()
-            .bands(&crate::mmf::hfi_or_y(&p.bands))
+            .bands(&p.mmf_bands)
             .snr_threshold(p.mmf_snr_threshold)
             .size(p.mmf_patch_size as usize)
             .pixel_arcmin(p.mmf_pixel_size_arcmin)
@@ -577,15 +588,15 @@ impl Mmf {
 }
 
 impl Synthetic {
-    /// The params file's `nside`, `seed` and `bands`.
+    /// The params file's `nside`, `seed` and bands ([`Params::sky_bands`]).
     pub fn from_params(p: &Params) -> Self {
-        Self::planck_like().nside(p.nside).seed(p.seed).bands(&p.bands)
+        Self::planck_like().nside(p.nside).seed(p.seed).bands(&p.sky_bands())
     }
 }
 
 impl Sky {
-    /// The sky of the params file, its `bands` (NESTED, one f32 copy each), and beside it the
-    /// truth when the simulation knows one.
+    /// The sky of the params file (its bands: [`Params::sky_bands`], NESTED, one f32 copy each), and
+    /// beside it the truth when the simulation knows one.
     ///
     /// `sky = "synthetic"` makes the embedded Planck-like sky at `nside` from `seed`, with its
     /// [`Truth`]; `sky = "planck"` reads the Planck files of the datasets manifest from
@@ -597,10 +608,10 @@ impl Sky {
         }
     }
 
-    /// The real sky of `params`: each of its `bands` from the manifest's file in `planck_path`
+    /// The real sky of `params`: each of its bands ([`Params::sky_bands`]) from the manifest's file in `planck_path`
     /// (the y-map in `milca_path`), see [`Sky::planck_from`].
     pub fn planck(params: &Params) -> Result<Sky> {
-        Sky::planck_from(&Folder::PlanckPath.of(params), &Folder::MilcaPath.of(params), &params.bands)
+        Sky::planck_from(&Folder::PlanckPath.of(params), &Folder::MilcaPath.of(params), &params.sky_bands())
     }
 }
 
@@ -648,8 +659,8 @@ impl Dataset {
 
 impl Manifest {
     /// What `names` asks for: `all`, `maps`, `catalogs` or dataset names; no names = what `params`
-    /// uses (the maps of its `bands`, and every catalog). See [`Manifest::select_for`].
+    /// uses (the maps of its bands ([`Params::sky_bands`]), and every catalog). See [`Manifest::select_for`].
     pub fn select(&self, names: &[String], params: &Params) -> Result<Vec<&Dataset>> {
-        self.select_for(names, &params.bands)
+        self.select_for(names, &params.sky_bands())
     }
 }

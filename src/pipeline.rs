@@ -348,7 +348,8 @@ impl Job {
     /// The head to head of the U-Net's `matched` detections (from `scan`) with the params' matched
     /// filter on the same footprint and truth ([`HeadToHead::compare`]); writes `files/comparison*.csv`,
     /// `files/mmf_evaluation.csv`, `files/mmf_sightings.parquet`, `files/mmf_detections.{parquet,csv}`
-    /// (the filter on the scanned tiles, as `xcluster mmf` gives them), `figures/purity_completeness.png`
+    /// (the filter on the scanned tiles, as `xcluster mmf` gives them), `figures/purity_completeness.png`,
+    /// `figures/completeness_equal_purity.png` (completeness vs M500 of the three at equal purity)
     /// and `figures/mmf_snr_patch.png` (the S/N map around the filter's most significant detection).
     pub fn compare(
         &self,
@@ -376,6 +377,10 @@ impl Job {
         match vs.plot().result() {
             Ok(fig) => figures.push(fig.save(self.dirs.figures.join("purity_completeness.png"))?),
             Err(e) => eprintln!("compare: no purity–completeness figure: {e}"),
+        }
+        match vs.plot_equal_purity("m500").result() {
+            Ok(fig) => figures.push(fig.save(self.dirs.figures.join("completeness_equal_purity.png"))?),
+            Err(e) => eprintln!("compare: no completeness figure at equal purity: {e}"),
         }
         // The S/N map of the patch around the most significant detection of the filter.
         let best = vs.mmf_on_footprint().df();

@@ -17,7 +17,7 @@ pub use crate::loss::names::{
     BinaryCrossentropy, Combo, CosineTversky, Dice, Focal, FocalDice, FocalTversky, MixedFocal, Tversky,
 };
 pub use crate::loss::Loss;
-pub use crate::mmf::Mmf;
+pub use crate::mmf::{Mmf, SourceMask};
 pub use crate::model::{Architecture, NetConfig};
 pub use crate::normalise::Normaliser;
 pub use crate::output::OutputDirs;

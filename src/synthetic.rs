@@ -255,8 +255,11 @@ impl Synthetic {
         });
         if self.noise {
             let pixel_arcmin = grid.resolution_arcmin();
-            maps.par_iter_mut().zip(&models).enumerate().for_each(|(k, (map, m))| {
-                add_noise(map, m.depth / pixel_arcmin, mix(&[self.seed, 7, k as u64]));
+            // Each band's noise is drawn from the band itself, not from its place in the list: a band
+            // reads the same whichever other bands are made beside it.
+            maps.par_iter_mut().zip(&models).zip(&self.bands).for_each(|((map, m), band)| {
+                let stream = Band::ALL.iter().position(|b| b == band).unwrap_or(Band::ALL.len()) as u64;
+                add_noise(map, m.depth / pixel_arcmin, mix(&[self.seed, 7, stream]));
             });
         }
         let truth = Truth { clusters: clusters_df(&clusters, &profile)?, sources: sources_df(&sources)? };

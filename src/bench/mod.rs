@@ -16,8 +16,10 @@ use crate::error::{Error, Result};
 use crate::patches::{sample_patches, Gnomonic, Interpolation};
 use crate::sky::{create_healpix_table, read_map, Grid, HealpixMap, Ordering};
 
+mod mmf;
 mod query;
 mod train;
+pub use mmf::run_mmf;
 pub use query::run_query;
 pub use train::{run_train, run_train_breakdown, Peer};
 

@@ -200,7 +200,9 @@ enum Command {
     /// Measure throughput: `foundation` (ang2pix, interpolation, cross-match, FITS), `patches`
     /// (7 nside-2048 bands: patches per second, scan, normaliser, peak memory), `sky` (synthesis),
     /// `real` (reading 7 Planck-format nside-2048 maps: seconds, peak memory), `train`, `detect`,
-    /// `query` (SQL, positional joins, a cone filter and a FITS export on 10⁶ rows).
+    /// `query` (SQL, positional joins, a cone filter and a FITS export on 10⁶ rows), `mmf` (the
+    /// matched filter on test tile 6 and the full sky of a synthetic nside-2048 sky; `--quick`:
+    /// tile 6 at nside 256).
     Bench {
         /// Which benchmark.
         #[arg(value_enum, default_value = "foundation")]
@@ -239,6 +241,7 @@ enum BenchKind {
     Train,
     Detect,
     Query,
+    Mmf,
 }
 
 fn main() -> ExitCode {
@@ -778,6 +781,20 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
                 format!("{} ({}/{})", pct(f("completeness_massive", k)), u("found_massive", k), u("n_massive", k)),
             );
         }
+        println!("at equal purity (the lowest threshold of each curve with purity >= {}):", c.equal_purity());
+        for a in c.at_purity() {
+            match &a.operating_point {
+                Some((t, e)) => println!(
+                    "{:<9} threshold {t:<6} purity {} completeness {} ({}/{})",
+                    a.detector,
+                    pct(e.purity()),
+                    pct(e.completeness()),
+                    e.n_found(),
+                    e.n_injected()
+                ),
+                None => println!("{:<9} its curve never reaches that purity", a.detector),
+            }
+        }
         println!("injected clusters on the footprint, by who found them:\n{}", c.found_by());
     }
     let names: Vec<String> =
@@ -806,6 +823,7 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
         BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
         BenchKind::Query => xcluster::bench::run_query(if quick { 10_000 } else { 1_000_000 }, row)?,
+        BenchKind::Mmf => bench::run_mmf(if quick { 256 } else { 2048 }, !quick, row)?,
     };
     bar.finish_and_clear();
     println!("{df}");

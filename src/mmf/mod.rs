@@ -297,7 +297,7 @@ impl Mmf {
 
     fn validate_bands(&self) -> Result<()> {
         let n = self.responses.len();
-        ensure_param!((1..=MAX_BANDS).contains(&n), "mmf bands", "need 1…{MAX_BANDS} bands, got {n}");
+        ensure_param!((1..=MAX_BANDS).contains(&n), "mmf_bands", "need 1…{MAX_BANDS} bands, got {n}");
         for r in &self.responses {
             ensure_param!(
                 r.tsz_per_y.is_finite() && r.fwhm_arcmin.is_finite() && r.fwhm_arcmin >= 0.0,
@@ -306,10 +306,10 @@ impl Mmf {
             );
         }
         if !self.bands.is_empty() {
-            ensure_param!(self.bands.len() == n, "mmf bands", "{} sky bands but {n} band responses", self.bands.len());
+            ensure_param!(self.bands.len() == n, "mmf_bands", "{} sky bands but {n} band responses", self.bands.len());
             ensure_param!(
                 !(self.bands.contains(&Band::YMap) && n > 1),
-                "mmf bands",
+                "mmf_bands",
                 "the y-map is a combination of the HFI bands: filter it alone, not with {:?}",
                 self.bands
             );
@@ -324,12 +324,12 @@ impl Mmf {
 
     /// Bands the sky must have (an error names the missing one).
     pub(crate) fn sky_maps<'s>(&self, sky: &'s Sky) -> Result<Vec<&'s crate::sky::HealpixMap>> {
-        ensure_param!(!self.bands.is_empty(), "mmf bands", "no sky band to filter: set Mmf::bands");
+        ensure_param!(!self.bands.is_empty(), "mmf_bands", "no sky band to filter: set Mmf::bands");
         self.bands
             .iter()
             .map(|&b| {
                 sky.band(b).ok_or_else(|| {
-                    crate::Error::param("mmf bands", format!("band {b} is not in the sky (it has {:?})", sky.bands()))
+                    crate::Error::param("mmf_bands", format!("band {b} is not in the sky (it has {:?})", sky.bands()))
                 })
             })
             .collect()

@@ -34,17 +34,24 @@ fn bools(df: &DataFrame, c: &str) -> Vec<bool> {
 fn mmf_params_are_validated_in_one_place_and_name_the_key() {
     let p = Params::default();
     let m = Mmf::from_params(&p);
-    assert_eq!(m, Mmf::planck_like().bands(&[Band::F100, Band::F143, Band::F217, Band::F353]));
+    // The six HFI bands, as Planck's SZ searches; the sky holds them beside the network's bands.
+    assert_eq!(m, Mmf::planck_like());
+    assert_eq!(p.sky_bands(), Band::ALL);
     assert_eq!((p.mmf_snr_threshold, p.mmf_patch_size, p.mmf_merge_radius_arcmin), (4.5, 256, 10.0));
-    // The y-map alone when there is no HFI band; never with them.
-    let y = Params::from_toml("bands = [\"y-map\"]").unwrap();
+    assert_eq!(p.mmf_source_mask_arcmin, 10.0);
+    // The y-map alone; never with HFI bands.
+    let y = Params::from_toml("bands = [\"y-map\"]\nmmf_bands = [\"y-map\"]").unwrap();
     assert_eq!(Mmf::from_params(&y), Mmf::planck_like().bands(&[Band::YMap]));
+    assert_eq!(y.sky_bands(), [Band::YMap]);
     for (toml, key) in [
         ("mmf_snr_threshold = -1.0", "mmf_snr_threshold"),
         ("mmf_patch_size = 8", "mmf_patch_size"),
         ("mmf_merge_radius_arcmin = 0.0", "mmf_merge_radius_arcmin"),
         ("mmf_pixel_size_arcmin = 0.0", "mmf_pixel_size_arcmin"),
         ("mmf_iterations = 9", "mmf_iterations"),
+        ("mmf_bands = [\"143GHz\", \"y-map\"]", "mmf_bands"),
+        ("mmf_bands = []", "mmf_bands"),
+        ("mmf_source_mask_arcmin = 61.0", "mmf_source_mask_arcmin"),
     ] {
         let e = Params::from_toml(toml).unwrap_err().to_string();
         assert!(e.contains(key), "{toml}: {e}");
@@ -56,7 +63,7 @@ fn three_mmf_shards_merged_equal_one_unsharded_run() {
     // A y-map sky at nside 256, filtered on 64² patches of 6.87′, tiles 6 and 7: shard 2 of 3 has no tile.
     let dir = tempfile::tempdir().unwrap();
     let params = Params::from_toml(&format!(
-        "path = {:?}\nnside = 256\nbands = [\"y-map\"]\nmmf_patch_size = 64\nmmf_pixel_size_arcmin = 6.87\n",
+        "path = {:?}\nnside = 256\nbands = [\"y-map\"]\nmmf_bands = [\"y-map\"]\nmmf_patch_size = 64\nmmf_pixel_size_arcmin = 6.87\n",
         dir.path().to_string_lossy()
     ))
     .unwrap();
@@ -190,6 +197,34 @@ fn head_to_head_on_one_footprint_with_the_mmf_following_its_erf_completeness() {
     assert_eq!(u32_at(curves, "n_found", row("mmf", 4.5)), u32_at(m.summary(), "n_found", 0));
     assert_eq!(u32_at(curves, "n_detections", row("unet", 0.9)), u32_at(u.summary(), "n_detections", 0));
     assert_eq!(u32_at(curves, "n_detections", row("combined", 4.5)), comb.height() as u32);
+
+    // At equal purity each detector sits at the lowest threshold of its curve whose purity reaches
+    // the target (the curves come from their own code path: the U-Net's detects at each threshold).
+    let (thresholds, purity) = (f64s(curves, "threshold"), f64s(curves, "purity"));
+    let names = curves.column("detector").unwrap().str().unwrap().clone();
+    eprintln!("at purity ≥ {}:\n{}", vs.equal_purity(), vs.equal_purity_table().unwrap());
+    assert_eq!(vs.at_purity().iter().map(|a| a.detector).collect::<Vec<_>>(), ["unet", "mmf", "combined"]);
+    for a in vs.at_purity() {
+        let mut rows: Vec<usize> = (0..curves.height()).filter(|&k| names.get(k) == Some(a.detector)).collect();
+        rows.sort_by(|&x, &y| thresholds[x].total_cmp(&thresholds[y]));
+        let expected = rows.into_iter().find(|&k| purity[k] >= vs.equal_purity());
+        match (&a.operating_point, expected) {
+            (Some((t, e)), Some(k)) => {
+                assert!((thresholds[k] - t).abs() < 1e-9, "{}: {t} vs the curve's {}", a.detector, thresholds[k]);
+                assert_eq!(e.n_found(), u32_at(curves, "n_found", k), "{}", a.detector);
+                assert_eq!(e.n_detections(), u32_at(curves, "n_detections", k), "{}", a.detector);
+                // Binned completeness: each bin's found / n, and no more found than in all.
+                let bins = e.completeness_by("m500").unwrap();
+                let (n, found, c) = (f64s(bins, "n"), f64s(bins, "found"), f64s(bins, "completeness"));
+                assert!(found.iter().sum::<f64>() <= e.n_found() as f64);
+                for k in 0..n.len() {
+                    assert!(n[k] == 0.0 || (c[k] - found[k] / n[k]).abs() < 1e-12);
+                }
+            }
+            (None, None) => {}
+            (got, want) => panic!("{}: {:?} vs the curve's row {want:?}", a.detector, got.as_ref().map(|g| g.0)),
+        }
+    }
 
     // MMF completeness against the erf of its own σ at each cluster's true θ500 and position:
     // P(found) = ½[1 + erf((Y − 4.5σ)/(√2σ))].

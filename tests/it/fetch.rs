@@ -423,10 +423,11 @@ fn the_builtin_manifest_lists_every_input_with_its_layout() {
     for band in &Band::ALL[..6] {
         assert!(m.catalog(RealCatalog::Pccs2, Some(*band)).unwrap().file.starts_with("COM_PCCS_"));
     }
-    // No names: the maps of the default params' five bands, then every catalog.
+    // No names: the maps of the default params' bands (the network's five and the matched filter's
+    // six HFI bands: all seven), then every catalog.
     let chosen: Vec<&str> = m.select(&[], &Default::default()).unwrap().iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(&chosen[..5], ["hfi-100", "hfi-143", "hfi-217", "hfi-353", "milca-ymap"]);
-    assert_eq!(chosen.len(), 5 + 10);
+    assert_eq!(&chosen[..7], ["hfi-100", "hfi-143", "hfi-217", "hfi-353", "hfi-545", "hfi-857", "milca-ymap"]);
+    assert_eq!(chosen.len(), 7 + 10);
     let err = Manifest::from_toml("[[dataset]]\nname = \"x\"\nfile = \"a/b\"\nurls = []\n", "bad.toml").unwrap_err();
     assert!(err.to_string().starts_with("bad.toml"), "{err}");
 }

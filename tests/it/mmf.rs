@@ -785,7 +785,7 @@ fn a_masked_source_leaves_no_peak_and_the_cluster_its_signal() {
 #[test]
 fn errors_name_the_setting() {
     let e = Mmf::planck_like().bands(&[Band::F143, Band::YMap]).validate().unwrap_err().to_string();
-    assert!(e.contains("mmf bands") && e.contains("y-map"), "{e}");
+    assert!(e.contains("mmf_bands") && e.contains("y-map"), "{e}");
     let e = Mmf::planck_like().snr_threshold(-1.0).validate().unwrap_err().to_string();
     assert!(e.contains("mmf_snr_threshold") && e.contains("-1"), "{e}");
     let e = Mmf::planck_like().scales(&[50.0]).prepare().unwrap_err().to_string();
@@ -794,7 +794,7 @@ fn errors_name_the_setting() {
     let e = y_filter(&[10.0]).run(&sky, &[48]).unwrap_err().to_string();
     assert!(e.contains("mmf tiles") && e.contains("48"), "{e}");
     let e = Mmf::planck_like().run(&sky, &[6]).unwrap_err().to_string();
-    assert!(e.contains("mmf bands") && e.contains("100GHz"), "{e}");
+    assert!(e.contains("mmf_bands") && e.contains("100GHz"), "{e}");
     let f = y_filter(&[10.0]).without_sky_bands().prepare().unwrap();
     let e = f.filter(&[&[0f32; 10][..]]).unwrap_err().to_string();
     assert!(e.contains("mmf maps") && e.contains("10 pixels"), "{e}");

@@ -73,6 +73,17 @@ fn same_seed_same_sky_other_seed_other_sky() {
 }
 
 #[test]
+fn a_band_reads_the_same_whichever_bands_are_made_beside_it() {
+    let all = Synthetic::planck_like().nside(64).seed(4);
+    let (seven, truth7) = Sky::synthetic(all.clone()).unwrap();
+    let (two, truth2) = Sky::synthetic(all.bands(&[Band::F353, Band::YMap])).unwrap();
+    for band in [Band::F353, Band::YMap] {
+        assert_eq!(two.band(band).unwrap().data, seven.band(band).unwrap().data, "{band}");
+    }
+    assert!(truth2.clusters.equals_missing(&truth7.clusters) && truth2.sources.equals_missing(&truth7.sources));
+}
+
+#[test]
 fn tsz_has_the_tabulated_spectral_ratios_at_cluster_positions() {
     let recipe = only_noise(256, 1).noise(false).tsz(true).beams(false).unknown_clusters(0);
     let (sky, truth) = Sky::synthetic(recipe).unwrap();
