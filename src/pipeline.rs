@@ -102,7 +102,7 @@ impl Job {
             SkySource::Synthetic => format!("synthesising the Planck-like sky, nside {}, seed {}", p.nside, p.seed),
             SkySource::Planck => format!("reading the Planck maps from {}", p.path.join(&p.planck_path).display()),
         };
-        eprintln!("sky: {what} ({} bands)…", p.bands.len());
+        eprintln!("sky: {what} ({} bands)…", p.sky_bands().len());
         let loaded = Sky::load(p)?;
         eprintln!("sky: ready in {:.1} s", t.elapsed().as_secs_f64());
         Ok(loaded)
