@@ -26,7 +26,7 @@ use crate::normalise::Normaliser;
 use crate::output::{write_csv, write_parquet, OutputDirs};
 use crate::params::{Params, SkySource};
 use crate::patches::PatchInfo;
-use crate::sky::Sky;
+use crate::sky::{Band, Sky};
 use crate::synthetic::Truth;
 use crate::tiles::Split;
 use crate::train::{Model, Trained};
@@ -394,6 +394,38 @@ impl Job {
         Ok((vs, files, figures))
     }
 
+    /// When the network reads the y-map and the params' filter does not: the head to head again with
+    /// the filter on the y-map alone ([`Job::mmf_settings`] on [`Band::YMap`]), the comparison on the
+    /// same information; writes `files/comparison_ymap.csv` and `comparison_ymap_equal_purity.csv`.
+    pub fn compare_on_ymap(
+        &self,
+        scan: &Scan,
+        matched: &Matched,
+        truth: &Truth,
+        cats: &Catalogs,
+    ) -> Result<Option<(Comparison, Vec<PathBuf>)>> {
+        let p = &self.params;
+        if !p.bands.contains(&Band::YMap) || p.mmf_bands.contains(&Band::YMap) {
+            return Ok(None);
+        }
+        let t = std::time::Instant::now();
+        let mmf = self.mmf_settings(cats)?.bands(&[Band::YMap]);
+        let vs = HeadToHead::new(&mmf).unet_rule(Detection::from_params(p)).compare(
+            matched,
+            truth,
+            Some(scan.predictions()),
+        )?;
+        eprintln!("compare: the matched filter on the y-map alone, done in {:.1} s", t.elapsed().as_secs_f64());
+        let files = [
+            (self.dirs.files.join("comparison_ymap.csv"), vs.table().clone()),
+            (self.dirs.files.join("comparison_ymap_equal_purity.csv"), vs.equal_purity_table()?),
+        ];
+        for (path, df) in &files {
+            write_csv(path, df)?;
+        }
+        Ok(Some((vs, files.into_iter().map(|(p, _)| p).collect())))
+    }
+
     /// Run the whole chain on the params' sky: catalogs, sky, training, the scan of the test tiles with
     /// detection (`files/sightings.parquet`), the cross-match (`files/detections.{parquet,csv}`,
     /// `summary.csv`, `results.txt`), the scanned footprint as a MOC (`files/footprint.moc.fits`)
@@ -437,17 +469,21 @@ impl Job {
         let mut figures = train.figures.clone();
         figures.extend(self.figures(&sky, &scan, &matched, evaluation.as_ref())?);
         // The matched filter on the same tiles, and (with a truth) the head to head.
-        let comparison = match &truth {
+        let (comparison, comparison_ymap) = match &truth {
             Some(truth) => {
                 let (vs, f, fig) = self.compare(&scan, &matched, truth, &cats)?;
                 files.extend(f);
                 figures.extend(fig);
-                Some(vs)
+                let on_y = self.compare_on_ymap(&scan, &matched, truth, &cats)?.map(|(vs, f)| {
+                    files.extend(f);
+                    vs
+                });
+                (Some(vs), on_y)
             }
             None => {
                 let stage = self.mmf(&sky, &cats, Cover::tiles(scan.tiles()))?;
                 files.extend(stage.files);
-                None
+                (None, None)
             }
         };
         Ok(RunReport {
@@ -460,6 +496,7 @@ impl Job {
             matched,
             evaluation,
             comparison,
+            comparison_ymap,
             files,
             figures,
         })
@@ -540,6 +577,9 @@ pub struct RunReport {
     /// The U-Net against the matched filter and the combined detector (synthetic sky only; on a
     /// real sky the filter's detections are only written).
     pub comparison: Option<Comparison>,
+    /// The same with the filter on the y-map alone (synthetic sky, when the network reads the y-map
+    /// and `mmf_bands` do not hold it: [`Job::compare_on_ymap`]).
+    pub comparison_ymap: Option<Comparison>,
     /// Every file written under `files/`, each once, in the order first written.
     pub files: Vec<PathBuf>,
     /// The figures written under `figures/`.

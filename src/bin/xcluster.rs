@@ -760,42 +760,11 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
     }
     if let Some(c) = &report.comparison {
         println!("U-Net vs matched filter vs combined (U-Net positions ranked by MMF S/N), same footprint and truth:");
-        let t = c.table();
-        let f = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.f64().ok()?.get(k));
-        let u = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.u32().ok()?.get(k)).unwrap_or(0);
-        let pct = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{:.2}", v));
-        println!(
-            "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
-            "detector", "operating point", "detections", "purity", "completeness", "compl. M500 >= 6e14"
-        );
-        for k in 0..t.height() {
-            let name = t.column("detector").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
-            let op = t.column("operating_point").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
-            println!(
-                "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
-                name.unwrap_or_default(),
-                op.unwrap_or_default(),
-                u("n_detections", k),
-                pct(f("purity", k)),
-                format!("{} ({}/{})", pct(f("completeness", k)), u("n_found", k), u("n_injected", k)),
-                format!("{} ({}/{})", pct(f("completeness_massive", k)), u("found_massive", k), u("n_massive", k)),
-            );
-        }
-        println!("at equal purity (the lowest threshold of each curve with purity >= {}):", c.equal_purity());
-        for a in c.at_purity() {
-            match &a.operating_point {
-                Some((t, e)) => println!(
-                    "{:<9} threshold {t:<6} purity {} completeness {} ({}/{})",
-                    a.detector,
-                    pct(e.purity()),
-                    pct(e.completeness()),
-                    e.n_found(),
-                    e.n_injected()
-                ),
-                None => println!("{:<9} its curve never reaches that purity", a.detector),
-            }
-        }
-        println!("injected clusters on the footprint, by who found them:\n{}", c.found_by());
+        print_comparison(c)?;
+    }
+    if let Some(c) = &report.comparison_ymap {
+        println!("the same, with the matched filter on the y-map alone (the information the U-Net reads):");
+        print_comparison(c)?;
     }
     let names: Vec<String> =
         report.files.iter().filter_map(|f| f.strip_prefix(files).ok()).map(|f| f.display().to_string()).collect();
@@ -804,6 +773,47 @@ fn run(params: &Params) -> anyhow::Result<ExitCode> {
         println!("figures ({}): {}", report.figures.len(), report.dirs.figures.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The head to head's table, its operating points at equal purity and who found what.
+fn print_comparison(c: &xcluster::compare::Comparison) -> anyhow::Result<()> {
+    let t = c.table();
+    let f = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.f64().ok()?.get(k));
+    let u = |col: &str, k: usize| t.column(col).ok().and_then(|c| c.u32().ok()?.get(k)).unwrap_or(0);
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{:.2}", v));
+    println!(
+        "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
+        "detector", "operating point", "detections", "purity", "completeness", "compl. M500 >= 6e14"
+    );
+    for k in 0..t.height() {
+        let name = t.column("detector").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
+        let op = t.column("operating_point").ok().and_then(|c| c.str().ok()?.get(k).map(str::to_string));
+        println!(
+            "{:<9} {:<30} {:>10} {:>7} {:>13} {:>21}",
+            name.unwrap_or_default(),
+            op.unwrap_or_default(),
+            u("n_detections", k),
+            pct(f("purity", k)),
+            format!("{} ({}/{})", pct(f("completeness", k)), u("n_found", k), u("n_injected", k)),
+            format!("{} ({}/{})", pct(f("completeness_massive", k)), u("found_massive", k), u("n_massive", k)),
+        );
+    }
+    println!("at equal purity (the lowest threshold of each curve with purity >= {}):", c.equal_purity());
+    for a in c.at_purity() {
+        match &a.operating_point {
+            Some((t, e)) => println!(
+                "{:<9} threshold {t:<6} purity {} completeness {} ({}/{})",
+                a.detector,
+                pct(e.purity()),
+                pct(e.completeness()),
+                e.n_found(),
+                e.n_injected()
+            ),
+            None => println!("{:<9} its curve never reaches that purity", a.detector),
+        }
+    }
+    println!("injected clusters on the footprint, by who found them:\n{}", c.found_by());
+    Ok(())
 }
 
 fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {

@@ -43,7 +43,14 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
     let o = xcluster(dir.path(), &["--params", "p.toml", "run"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    for what in ["training history", "patches scanned", "per catalog", "results.txt", "purity"] {
+    for what in [
+        "training history",
+        "patches scanned",
+        "per catalog",
+        "results.txt",
+        "purity",
+        "the matched filter on the y-map alone",
+    ] {
         assert!(out.contains(what), "{what} missing: {out}");
     }
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
@@ -86,6 +93,9 @@ fn run_goes_end_to_end_on_a_tiny_sky() {
         "comparison_candidates.csv",
         // The tiny network reaches purity 0.9 on no threshold: the table says so, and there are no bins.
         "comparison_equal_purity.csv",
+        // The network reads the y-map and the filter does not: the head to head again, the filter on it.
+        "comparison_ymap.csv",
+        "comparison_ymap_equal_purity.csv",
         "mmf_evaluation.csv",
         "mmf_sightings.parquet",
         "mmf_detections.parquet",
