@@ -12,6 +12,8 @@
 //! iterative MMF). Out: [`Filtered`], the S/N cube q(x, θ), σ_θ, and from them peaks and
 //! fixed-position photometry ([`Measurement`]); Y in arcmin², positions in fractional pixels.
 
+use std::sync::Arc;
+
 use rustfft::num_complex::Complex64;
 
 use super::fft::{signed_index, Fft2};
@@ -25,20 +27,21 @@ pub const MAX_BANDS: usize = 7;
 const RAD_TO_ARCMIN: f64 = 180.0 * 60.0 / std::f64::consts::PI;
 
 /// A prepared filter: the settings of an [`Mmf`], its templates and FFT plans. Shared by every
-/// patch (and thread) of a run.
+/// patch (and thread) of a run; cloning it is cheap (the templates, plans and taper are shared), so
+/// each [`Filtered`] keeps its own handle and lives on its own, e.g. across notebook cells.
 #[derive(Clone)]
 pub struct MmfFilter {
     cfg: Mmf,
-    bank: TemplateBank,
-    fft: Fft2,
-    taper: Vec<f64>,
+    bank: Arc<TemplateBank>,
+    fft: Arc<Fft2>,
+    taper: Arc<Vec<f64>>,
     w2: f64,
 }
 
 /// The result of filtering one patch.
 #[derive(Clone)]
-pub struct Filtered<'a> {
-    filter: &'a MmfFilter,
+pub struct Filtered {
+    filter: MmfFilter,
     sigma: Vec<f64>,
     kx2: Vec<f64>,
     q: Vec<f32>,
@@ -75,7 +78,7 @@ impl std::fmt::Debug for MmfFilter {
     }
 }
 
-impl std::fmt::Debug for Filtered<'_> {
+impl std::fmt::Debug for Filtered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let q_max = self.q.iter().copied().fold(f32::MIN, f32::max);
         f.debug_struct("Filtered")
@@ -96,7 +99,7 @@ impl MmfFilter {
         let bank = TemplateBank::new(g, &cfg.scales, &cfg.responses, cfg.smoothing_arcmin(), &fft)?;
         let taper = taper(g.size, cfg.taper_px);
         let w2 = taper.iter().map(|w| w * w).sum::<f64>() / taper.len() as f64;
-        Ok(MmfFilter { cfg, bank, fft, taper, w2 })
+        Ok(MmfFilter { cfg, bank: Arc::new(bank), fft: Arc::new(fft), taper: Arc::new(taper), w2 })
     }
 
     /// The settings.
@@ -132,7 +135,7 @@ impl MmfFilter {
 
     /// Filter one patch (`maps`: one N² row-major slice per band, map units), estimating P from it
     /// and, `iterations` times, again with its detections (q ≥ `mask_snr`) masked and inpainted.
-    pub fn filter<T: Copy + Into<f64>>(&self, maps: &[&[T]]) -> Result<Filtered<'_>> {
+    pub fn filter<T: Copy + Into<f64>>(&self, maps: &[&[T]]) -> Result<Filtered> {
         let maps = self.checked(maps)?;
         let fourier = self.transform(&maps);
         let noise = self.estimate(&fourier)?;
@@ -146,7 +149,7 @@ impl MmfFilter {
     }
 
     /// Filter one patch with a given P (e.g. an analytic one, or the oracle of a cluster-free sky).
-    pub fn filter_with<T: Copy + Into<f64>>(&self, maps: &[&[T]], noise: &NoiseSpectrum) -> Result<Filtered<'_>> {
+    pub fn filter_with<T: Copy + Into<f64>>(&self, maps: &[&[T]], noise: &NoiseSpectrum) -> Result<Filtered> {
         let maps = self.checked(maps)?;
         self.apply(&self.transform(&maps), noise.clone())
     }
@@ -185,8 +188,8 @@ impl MmfFilter {
         let mut scratch = self.fft.scratch();
         let wsum: f64 = self.taper.iter().sum();
         let tapered = |m: &[f64]| -> Vec<f64> {
-            let mean = m.iter().zip(&self.taper).map(|(v, w)| v * w).sum::<f64>() / wsum;
-            m.iter().zip(&self.taper).map(|(v, w)| (v - mean) * w).collect()
+            let mean = m.iter().zip(self.taper.iter()).map(|(v, w)| v * w).sum::<f64>() / wsum;
+            m.iter().zip(self.taper.iter()).map(|(v, w)| (v - mean) * w).collect()
         };
         let mut out = Vec::with_capacity(maps.len());
         for pair in maps.chunks(2) {
@@ -244,7 +247,7 @@ impl MmfFilter {
     }
 
     /// G = P⁻¹r, H = r·G and D = Σ_ν G_ν M̃_ν per mode, then σ_θ, ⟨k_x²⟩ and q_θ per scale.
-    fn apply(&self, fourier: &[Vec<Complex64>], noise: NoiseSpectrum) -> Result<Filtered<'_>> {
+    fn apply(&self, fourier: &[Vec<Complex64>], noise: NoiseSpectrum) -> Result<Filtered> {
         let g = self.geometry();
         let (nb, len) = (self.bank.n_bands(), g.len());
         ensure_param!(
@@ -262,7 +265,7 @@ impl MmfFilter {
             kx2.push(k2);
         }
         let q = self.q_cube(&data, &sigma);
-        Ok(Filtered { filter: self, sigma, kx2, q, data, h, noise, iterated: false })
+        Ok(Filtered { filter: self.clone(), sigma, kx2, q, data, h, noise, iterated: false })
     }
 
     /// σ_θ (arcmin²) and ⟨k_x²⟩ (rad⁻²) of template `t`: σ⁻² = Σ T̂²H/(N²Δ²), and ⟨k_x²⟩ half of
@@ -329,10 +332,10 @@ impl MmfFilter {
     }
 }
 
-impl<'a> Filtered<'a> {
+impl Filtered {
     /// The filter that made this (its settings and geometry).
-    pub fn mmf_filter(&self) -> &'a MmfFilter {
-        self.filter
+    pub fn mmf_filter(&self) -> &MmfFilter {
+        &self.filter
     }
 
     /// θ500 of every scale, arcmin.

@@ -22,7 +22,7 @@ struct SnrMap {
     title: String,
 }
 
-impl Filtered<'_> {
+impl Filtered {
     /// The S/N map (max over θ500) of this patch with its peaks of q ≥ `threshold` circled;
     /// `title` names the patch.
     pub fn plot(&self, threshold: f64, title: &str) -> Figure {

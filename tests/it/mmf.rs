@@ -171,6 +171,12 @@ fn white_noise_recovers_y_without_bias_and_with_the_predicted_scatter() {
     let f = flat(n, &resp, &[theta]).prepare().unwrap();
     let g = f.geometry();
     let noise = NoiseSpectrum::from_fn(g, 1, (0.0, 1e9), 0.0, |_| vec![pixel * pixel]).unwrap();
+    // A filtered patch owns what it needs: it outlives its filter (a value a notebook cell can keep).
+    let kept = {
+        let own = flat(n, &resp, &[theta]).prepare().unwrap();
+        own.filter_with(&[vec![0f32; n * n].as_slice()], &noise).unwrap()
+    };
+    assert_eq!(kept.scales(), [theta]);
     // Exact: σ_Y = σ_pix/√(Σ_p τ_p²) with σ_pix = 1 (k = 0, unused by the filter, removed).
     let t = f.templates().profile(0);
     let sum_tau2 = t.iter().skip(1).map(|v| v * v).sum::<f64>() / (pixel.powi(4) * (n * n) as f64);
