@@ -358,15 +358,8 @@ impl Job {
         truth: &Truth,
         cats: &Catalogs,
     ) -> Result<(Comparison, Vec<PathBuf>, Vec<PathBuf>)> {
-        let p = &self.params;
-        let t = std::time::Instant::now();
         let mmf = self.mmf_settings(cats)?;
-        let vs = HeadToHead::new(&mmf).unet_rule(Detection::from_params(p)).compare(
-            matched,
-            truth,
-            Some(scan.predictions()),
-        )?;
-        eprintln!("compare: done in {:.1} s", t.elapsed().as_secs_f64());
+        let vs = self.head_to_head(&mmf, scan, matched, truth, "")?;
         let mut files = vs.write(&self.dirs.files)?;
         let path = self.dirs.files.join("mmf_sightings.parquet");
         write_parquet(&path, &mut vs.mmf_detections().sightings().clone())?;
@@ -394,6 +387,19 @@ impl Job {
         Ok((vs, files, figures))
     }
 
+    /// [`HeadToHead::compare`] of the scan's detections with `mmf`, the U-Net's curve swept with the
+    /// params' detection rule, saying how long it took (`what` names the run on stderr).
+    fn head_to_head(&self, mmf: &Mmf, scan: &Scan, matched: &Matched, truth: &Truth, what: &str) -> Result<Comparison> {
+        let t = std::time::Instant::now();
+        let vs = HeadToHead::new(mmf).unet_rule(Detection::from_params(&self.params)).compare(
+            matched,
+            truth,
+            Some(scan.predictions()),
+        )?;
+        eprintln!("compare{what}: done in {:.1} s", t.elapsed().as_secs_f64());
+        Ok(vs)
+    }
+
     /// When the network reads the y-map and the params' filter does not: the head to head again with
     /// the filter on the y-map alone ([`Job::mmf_settings`] on [`Band::YMap`]), the comparison on the
     /// same information; writes `files/comparison_ymap.csv` and `comparison_ymap_equal_purity.csv`.
@@ -408,14 +414,8 @@ impl Job {
         if !p.bands.contains(&Band::YMap) || p.mmf_bands.contains(&Band::YMap) {
             return Ok(None);
         }
-        let t = std::time::Instant::now();
         let mmf = self.mmf_settings(cats)?.bands(&[Band::YMap]);
-        let vs = HeadToHead::new(&mmf).unet_rule(Detection::from_params(p)).compare(
-            matched,
-            truth,
-            Some(scan.predictions()),
-        )?;
-        eprintln!("compare: the matched filter on the y-map alone, done in {:.1} s", t.elapsed().as_secs_f64());
+        let vs = self.head_to_head(&mmf, scan, matched, truth, " (the matched filter on the y-map alone)")?;
         let files = [
             (self.dirs.files.join("comparison_ymap.csv"), vs.table().clone()),
             (self.dirs.files.join("comparison_ymap_equal_purity.csv"), vs.equal_purity_table()?),

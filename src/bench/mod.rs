@@ -437,6 +437,11 @@ pub fn run_detect(n: usize, mut report: impl FnMut(&str, usize, f64)) -> Result<
         det.len(),
         secs,
     ));
+    timed_rows_df(&rows)
+}
+
+/// Rows of (benchmark, items, seconds) as `benchmark`, `n`, `seconds`, `per_second`.
+pub(crate) fn timed_rows_df(rows: &[(String, usize, f64)]) -> Result<DataFrame> {
     Ok(df!(
         "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use super::random_positions;
+use super::{random_positions, timed_rows_df};
 use crate::error::{ensure_param, Error, Result};
 
 /// `xcluster bench query`: the time of a SQL query, a positional join, a cone filter and a FITS
@@ -62,10 +62,5 @@ pub fn run_query(n: usize, mut report: impl FnMut(&str, usize, f64)) -> Result<D
         crate::export::export(&det, dir.path().join("d.fits"))?;
         Ok(n)
     })?;
-    Ok(df!(
-        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        "n" => rows.iter().map(|r| r.1 as u64).collect::<Vec<_>>(),
-        "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "per_second" => rows.iter().map(|r| r.1 as f64 / r.2).collect::<Vec<_>>(),
-    )?)
+    timed_rows_df(&rows)
 }
