@@ -69,19 +69,29 @@ impl Peer {
             args.push("--model".into());
             args.extend(models.iter().map(|m| m.to_string()));
         }
+        let text = self.output("peer.py", PEER_SCRIPT, &args)?;
+        text.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).map_err(|e| Error::param(Self::ENV, format!("peer printed {l:?}: {e}"))))
+            .collect()
+    }
+
+    /// Run `script` (written to a temporary `name`) with `args`; its standard output. A failure
+    /// names the command and quotes the last line of its standard error.
+    pub(crate) fn output(&self, name: &str, script: &str, args: &[String]) -> Result<String> {
         let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        let script = dir.path().join("peer.py");
-        std::fs::write(&script, PEER_SCRIPT).map_err(|e| Error::io(&script, e))?;
+        let path = dir.path().join(name);
+        std::fs::write(&path, script).map_err(|e| Error::io(&path, e))?;
         let out = std::process::Command::new(&self.python)
-            .arg(&script)
-            .args(&args)
+            .arg(&path)
+            .args(args)
             .output()
             .map_err(|e| Error::io(&self.python, e))?;
         if !out.status.success() {
             return Err(Error::param(
                 Self::ENV,
                 format!(
-                    "{} {} failed ({}): {}",
+                    "{} {name} {} failed ({}): {}",
                     self.python.display(),
                     args.join(" "),
                     out.status,
@@ -89,11 +99,7 @@ impl Peer {
                 ),
             ));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).map_err(|e| Error::param(Self::ENV, format!("peer printed {l:?}: {e}"))))
-            .collect()
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 

@@ -833,7 +833,20 @@ fn bench_cmd(what: BenchKind, quick: bool) -> anyhow::Result<()> {
         BenchKind::Train => bail!("`bench train` has its own options; see `xcluster bench --help`"),
         BenchKind::Detect => bench::run_detect(if quick { 500 } else { 20_000 }, row)?,
         BenchKind::Query => xcluster::bench::run_query(if quick { 10_000 } else { 1_000_000 }, row)?,
-        BenchKind::Mmf => bench::run_mmf(if quick { 256 } else { 2048 }, !quick, row)?,
+        BenchKind::Mmf => {
+            let peer = bench::Peer::from_env();
+            if peer.is_none() {
+                bar.println(format!(
+                    "no peer: set {} to a Python with numpy (scripts/bench-peers.sh mmf makes one) to time \
+                     the numpy filter on the same patches",
+                    bench::Peer::ENV
+                ));
+            }
+            let df = bench::run_mmf(if quick { 256 } else { 2048 }, !quick, peer.as_ref(), row)?;
+            bar.finish_and_clear();
+            println!("{}", bench::markdown(&df)?);
+            return Ok(());
+        }
     };
     bar.finish_and_clear();
     println!("{df}");
