@@ -5,7 +5,7 @@ mod chain;
 mod cli;
 mod common;
 mod compare;
-mod conv_grad;
+mod conv_gemm;
 mod coords;
 mod crossmatch_eval;
 mod dataset;

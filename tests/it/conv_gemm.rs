@@ -1,0 +1,233 @@
+//! conv2d and conv_transpose2d on the CPU backend (burn-flex with our patch kernel/burn-flex-conv.diff:
+//! unfold/fold and gemm), forward and both gradients as autodiff computes them, equal a direct sum
+//! over each operation's definition in f64 — for strides, paddings, dilations, groups, rectangular
+//! kernels, images cut into blocks of rows and blocks of several images — and, for stride-1
+//! convolutions, the weight gradient equals burn's own formula: a forward conv2d with the batch and
+//! channel axes swapped. Tolerance: 1e-5 of the largest value.
+
+use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// A convolution's shapes and geometry (per axis: rows, columns).
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    c: usize,
+    o: usize,
+    size: [usize; 2],
+    k: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+}
+
+impl Case {
+    fn conv(self) -> ConvOptions<2> {
+        ConvOptions::new(self.stride, self.pad, self.dilation, self.groups)
+    }
+}
+
+fn values(t: Tensor<4>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
+
+fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+/// The input pixel that kernel tap `t` of output position `q` reads on one axis, if inside.
+fn tap(q: usize, t: usize, stride: usize, dilation: usize, pad: usize, len: usize) -> Option<usize> {
+    (q * stride + t * dilation).checked_sub(pad).filter(|&i| i < len)
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: sizes");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+    assert!(scale > 0.1, "{what}: a degenerate case (largest value {scale})");
+    assert!(worst <= 1e-5 * scale, "{what}: max |Δ| = {worst:e}, largest value {scale}");
+}
+
+/// Every product of conv2d's definition, as [input index, weight index, output index]:
+/// y[b, o, p, q] = Σ_{cl, i, j} W[o, cl, i, j] · x[b, g·C/G + cl, p·s + i·d − pad, q·s + j·d − pad]
+/// with g = o / (O/G), for an output of `out` pixels.
+fn conv_terms(case: Case, out: [usize; 2]) -> Vec<[usize; 3]> {
+    let Case { n, c, o, size: [h, w], k: [kh, kw], stride, pad, dilation, groups } = case;
+    let (cg, og) = (c / groups, o / groups);
+    let mut terms = Vec::new();
+    for b in 0..n {
+        for oc in 0..o {
+            for p in 0..out[0] {
+                for q in 0..out[1] {
+                    let yi = ((b * o + oc) * out[0] + p) * out[1] + q;
+                    for cl in 0..cg {
+                        let ch = oc / og * cg + cl;
+                        for i in 0..kh {
+                            let Some(y) = tap(p, i, stride[0], dilation[0], pad[0], h) else { continue };
+                            for j in 0..kw {
+                                let Some(xx) = tap(q, j, stride[1], dilation[1], pad[1], w) else { continue };
+                                terms.push([((b * c + ch) * h + y) * w + xx, ((oc * cg + cl) * kh + i) * kw + j, yi]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    terms
+}
+
+/// `out[t[to]] += a[t[ia]] · b[t[ib]]` over the terms: the forward pass and both gradients are this
+/// sum with the roles of input (0), weight (1) and output (2) exchanged.
+fn sum_terms(
+    terms: &[[usize; 3]],
+    len: usize,
+    (a, ia): (&[f64], usize),
+    (b, ib): (&[f64], usize),
+    to: usize,
+) -> Vec<f64> {
+    let mut out = vec![0.0; len];
+    for t in terms {
+        out[t[to]] += a[t[ia]] * b[t[ib]];
+    }
+    out
+}
+
+/// An operation's output, input, weight and output gradient, and the gradients of x and W that
+/// autodiff gives for Σ gy ⊙ op(x, W), all in f64, and the output's height and width.
+struct Run {
+    y: Vec<f64>,
+    x: Vec<f64>,
+    w: Vec<f64>,
+    gy: Vec<f64>,
+    dx: Vec<f64>,
+    dw: Vec<f64>,
+    out: [usize; 2],
+}
+
+/// The caller holds the device's random-generator lock.
+fn run(x_shape: [usize; 4], w_shape: [usize; 4], op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>) -> Run {
+    let device = Device::default().autodiff();
+    device.seed(7);
+    let x = random(x_shape, &device).require_grad();
+    let weight = random(w_shape, &device).require_grad();
+    let y = op(x.clone(), weight.clone());
+    let gy = random(y.dims(), &device);
+    let [_, _, oh, ow] = y.dims();
+    let grads = (y.clone() * gy.clone()).sum().backward();
+    let dx = x.grad(&grads).expect("the input requires a gradient");
+    let dw = weight.grad(&grads).expect("the weight requires a gradient");
+    Run {
+        y: values(y.inner()),
+        x: values(x.inner()),
+        w: values(weight.inner()),
+        gy: values(gy.inner()),
+        dx: values(dx),
+        dw: values(dw),
+        out: [oh, ow],
+    }
+}
+
+/// conv2d: y = Σ W·x, dx = Σ W·gy, dW = Σ gy·x over the definition's terms.
+fn check_conv(case: Case) {
+    let _serial = crate::common::device_rng();
+    let [kh, kw] = case.k;
+    let w_shape = [case.o, case.c / case.groups, kh, kw];
+    let x_shape = [case.n, case.c, case.size[0], case.size[1]];
+    let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
+    let terms = conv_terms(case, r.out);
+    let what = format!("conv2d {case:?}");
+    assert_close(&r.y, &sum_terms(&terms, r.y.len(), (&r.w, 1), (&r.x, 0), 2), &format!("{what}: forward"));
+    assert_close(&r.dx, &sum_terms(&terms, r.x.len(), (&r.w, 1), (&r.gy, 2), 0), &format!("{what}: input gradient"));
+    assert_close(&r.dw, &sum_terms(&terms, r.w.len(), (&r.gy, 2), (&r.x, 0), 1), &format!("{what}: weight gradient"));
+}
+
+/// conv_transpose2d of x `[n, c, h, w]` (weight `[c, o/G, kh, kw]`) is, read backwards, the conv2d
+/// from its output `[n, o, OH, OW]` to `[n, c, h, w]` with the same weight: its input plays
+/// conv2d's output (index 2) and its output conv2d's input (index 0).
+fn check_transposed(case: Case, pad_out: [usize; 2]) {
+    let _serial = crate::common::device_rng();
+    let [kh, kw] = case.k;
+    let w_shape = [case.c, case.o / case.groups, kh, kw];
+    let x_shape = [case.n, case.c, case.size[0], case.size[1]];
+    let options = ConvTransposeOptions::new(case.stride, case.pad, pad_out, case.dilation, case.groups);
+    let r = run(x_shape, w_shape, |x, w| conv_transpose2d(x, w, None, options.clone()));
+    let terms = conv_terms(Case { c: case.o, o: case.c, size: r.out, ..case }, case.size);
+    let what = format!("conv_transpose2d {case:?}");
+    assert_close(&r.y, &sum_terms(&terms, r.y.len(), (&r.w, 1), (&r.x, 2), 0), &format!("{what}: forward"));
+    assert_close(&r.dx, &sum_terms(&terms, r.x.len(), (&r.w, 1), (&r.gy, 0), 2), &format!("{what}: input gradient"));
+    assert_close(&r.dw, &sum_terms(&terms, r.w.len(), (&r.x, 2), (&r.gy, 0), 1), &format!("{what}: weight gradient"));
+}
+
+const UNET_3X3: Case =
+    Case { n: 3, c: 5, o: 4, size: [12, 12], k: [3, 3], stride: [1, 1], pad: [1, 1], dilation: [1, 1], groups: 1 };
+
+#[test]
+fn conv2d_and_its_gradients_equal_their_definition() {
+    check_conv(UNET_3X3);
+    // Images of more than 512 pixels, cut into blocks of rows (21 rows of 24, then 5).
+    check_conv(Case { n: 2, c: 3, size: [26, 24], ..UNET_3X3 });
+    // ResUNet-a's dilated convolutions, also with the dilation wider than the image (its rate-31
+    // branch on an 8×8 map: most taps fall in the padding).
+    check_conv(Case { n: 2, c: 4, o: 3, size: [16, 16], k: [3, 3], pad: [3, 3], dilation: [3, 3], ..UNET_3X3 });
+    check_conv(Case { n: 2, c: 4, o: 3, size: [4, 5], k: [3, 3], pad: [6, 6], dilation: [6, 6], ..UNET_3X3 });
+    // V-Net's and the attention U-Net's 2×2 stride-2 down-convolutions.
+    check_conv(Case { n: 2, c: 3, o: 4, size: [8, 8], k: [2, 2], stride: [2, 2], pad: [0, 0], ..UNET_3X3 });
+    // Groups, a rectangular kernel with a row stride, a 1×1 head.
+    check_conv(Case { c: 6, groups: 2, size: [9, 9], ..UNET_3X3 });
+    check_conv(Case { size: [10, 11], k: [3, 5], stride: [1, 2], pad: [1, 2], ..UNET_3X3 });
+    check_conv(Case { o: 1, k: [1, 1], pad: [0, 0], ..UNET_3X3 });
+}
+
+#[test]
+fn conv_transpose2d_and_its_gradients_equal_their_definition() {
+    let up = Case { n: 2, c: 5, o: 3, size: [6, 6], k: [2, 2], stride: [2, 2], pad: [0, 0], ..UNET_3X3 };
+    // The U-Net's 2×2 stride-2 up-convolution, also to an image of more than 512 pixels.
+    check_transposed(up, [0, 0]);
+    check_transposed(Case { size: [13, 12], ..up }, [0, 0]);
+    // Keras' "same" 3×3 stride-2 transposed convolution (V-Net, attention U-Net), and groups.
+    check_transposed(Case { k: [3, 3], pad: [1, 1], ..up }, [1, 1]);
+    check_transposed(Case { c: 4, o: 6, groups: 2, ..up }, [0, 0]);
+}
+
+/// burn's own formula for a stride-1 convolution's weight gradient (what its generic backward
+/// computes): conv2d of xᵀ by gyᵀ (batch and channels swapped), with stride and dilation exchanged.
+#[test]
+fn conv2d_weight_grad_equals_burns_swapped_convolution() {
+    let _serial = crate::common::device_rng();
+    let plain = Device::default();
+    for case in [UNET_3X3, Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 }] {
+        let w_shape = [case.o, case.c, case.k[0], case.k[1]];
+        let x_shape = [case.n, case.c, case.size[0], case.size[1]];
+        let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
+        let tensor = |v: &[f64], shape: [usize; 4]| {
+            Tensor::<1>::from_floats(v.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &plain).reshape(shape)
+        };
+        let (x, gy) = (tensor(&r.x, x_shape), tensor(&r.gy, [case.n, case.o, r.out[0], r.out[1]]));
+        let swapped = ConvOptions::new(case.dilation, case.pad, case.stride, 1);
+        let burn = conv2d(x.swap_dims(0, 1), gy.swap_dims(0, 1), None, swapped).swap_dims(0, 1);
+        assert_eq!(burn.dims(), w_shape);
+        assert_close(&r.dw, &values(burn), &format!("burn's formula, {case:?}"));
+    }
+}
+
+/// On large maps the weight gradient is summed from blocks of images computed on several threads;
+/// the blocks are added in a fixed order, so the gradient is the same bit for bit on every call
+/// (and a seed fixes a training run).
+#[test]
+fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
+    let case = Case { n: 8, c: 8, o: 8, size: [32, 32], ..UNET_3X3 };
+    let w_shape = [case.o, case.c, 3, 3];
+    let x_shape = [case.n, case.c, 32, 32];
+    let grads: Vec<Vec<f64>> = (0..4)
+        .map(|_| {
+            let _serial = crate::common::device_rng();
+            run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv())).dw
+        })
+        .collect();
+    for g in &grads[1..] {
+        assert!(g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "the gradients differ between calls");
+    }
+}
