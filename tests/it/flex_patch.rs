@@ -1,11 +1,17 @@
-//! conv2d and conv_transpose2d on the CPU backend (burn-flex with our patch kernel/burn-flex-conv.diff:
-//! unfold/fold and gemm), forward and both gradients as autodiff computes them, equal a direct sum
-//! over each operation's definition in f64 — for strides, paddings, dilations, groups, rectangular
-//! kernels, images cut into blocks of rows and blocks of several images — and, for stride-1
-//! convolutions, the weight gradient equals burn's own formula: a forward conv2d with the batch and
-//! channel axes swapped. Tolerance: 1e-5 of the largest value.
+//! The operations our patch to burn's CPU backend replaces (kernel/burn-flex-conv.diff), as autodiff
+//! computes them, against references in f64:
+//! - conv2d and conv_transpose2d (unfold/fold and gemm), forward and both gradients, equal a direct
+//!   sum over each operation's definition — for strides, paddings, dilations, groups, rectangular
+//!   kernels, images cut into blocks of rows and blocks of several images — and, for stride-1
+//!   convolutions, the weight gradient equals burn's own formula: a forward conv2d with the batch
+//!   and channel axes swapped;
+//! - batch normalisation (one pass per channel), forward with the batch's statistics and with given
+//!   ones, equals its definition, and its three gradients equal central finite differences of that
+//!   definition.
+//!
+//! Tolerance: 1e-5 of the largest value.
 
-use burn::tensor::module::{conv2d, conv_transpose2d};
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv_transpose2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
@@ -29,11 +35,11 @@ impl Case {
     }
 }
 
-fn values(t: Tensor<4>) -> Vec<f64> {
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
 }
 
-fn random(shape: [usize; 4], device: &Device) -> Tensor<4> {
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
@@ -229,5 +235,80 @@ fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
         .collect();
     for g in &grads[1..] {
         assert!(g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "the gradients differ between calls");
+    }
+}
+
+/// Batch normalisation of `x` `[n, c, plane]` by its definition (f64): per channel, mean and biased
+/// variance over the batch and the plane, then `(x − μ)/√(σ² + ε)·γ + β`.
+fn batch_norm_by_definition(x: &[f64], gamma: &[f64], beta: &[f64], c: usize, plane: usize, eps: f64) -> Vec<f64> {
+    let n = x.len() / (c * plane);
+    let planes = |ch: usize| (0..n).flat_map(move |b| (b * c + ch) * plane..(b * c + ch + 1) * plane);
+    let mut y = vec![0.0; x.len()];
+    for ch in 0..c {
+        let count = (n * plane) as f64;
+        let mean = planes(ch).map(|i| x[i]).sum::<f64>() / count;
+        let var = planes(ch).map(|i| (x[i] - mean).powi(2)).sum::<f64>() / count;
+        for i in planes(ch) {
+            y[i] = (x[i] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch];
+        }
+    }
+    y
+}
+
+/// Central differences of L = Σ gy ⊙ f(v) with respect to every element of v (f64, step 1e-4).
+fn finite_differences(v: &[f64], gy: &[f64], f: impl Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let loss = |v: &[f64]| f(v).iter().zip(gy).map(|(y, g)| y * g).sum::<f64>();
+    (0..v.len())
+        .map(|i| {
+            let (mut up, mut down) = (v.to_vec(), v.to_vec());
+            up[i] += 1e-4;
+            down[i] -= 1e-4;
+            (loss(&up) - loss(&down)) / 2e-4
+        })
+        .collect()
+}
+
+#[test]
+fn batch_norm_and_its_gradients_equal_their_definition() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    device.seed(11);
+    let (c, eps) = (3, 1e-3);
+    // A plane of 7×9 (odd sizes), and one of 64×64 with twenty images (the U-Net's first layer).
+    for shape in [[4, c, 7, 9], [20, c, 64, 64]] {
+        let plane = shape[2] * shape[3];
+        let x = random(shape, &device).mul_scalar(2.0).add_scalar(0.5).require_grad();
+        let gamma = random([c], &device).require_grad();
+        let beta = random([c], &device).require_grad();
+        let out = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+        let gy = random(shape, &device);
+        let grads = (out.output.clone() * gy.clone()).sum().backward();
+        let [xv, gv, bv, gyv] = [
+            values(x.clone().inner()),
+            values(gamma.clone().inner()),
+            values(beta.clone().inner()),
+            values(gy.inner()),
+        ];
+        let what = format!("batch norm {shape:?}");
+        let want = batch_norm_by_definition(&xv, &gv, &bv, c, plane, eps);
+        assert_close(&values(out.output.inner()), &want, &format!("{what}: forward"));
+        let mean = values(out.mean.inner());
+        let var = values(out.variance.inner());
+        // The same normalisation with given statistics (inference).
+        let plain = Device::default();
+        let tensor =
+            |v: &[f64]| Tensor::<1>::from_floats(v.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &plain);
+        let inference =
+            batch_norm(tensor(&xv).reshape(shape), tensor(&gv), tensor(&bv), tensor(&mean), tensor(&var), eps);
+        assert_close(&values(inference), &want, &format!("{what}: with given statistics"));
+        if plane > 100 {
+            continue; // finite differences on the small case only
+        }
+        let dx = finite_differences(&xv, &gyv, |x| batch_norm_by_definition(x, &gv, &bv, c, plane, eps));
+        let dg = finite_differences(&gv, &gyv, |g| batch_norm_by_definition(&xv, g, &bv, c, plane, eps));
+        let db = finite_differences(&bv, &gyv, |b| batch_norm_by_definition(&xv, &gv, b, c, plane, eps));
+        assert_close(&values(x.grad(&grads).unwrap()), &dx, &format!("{what}: input gradient"));
+        assert_close(&values(gamma.grad(&grads).unwrap()), &dg, &format!("{what}: gamma gradient"));
+        assert_close(&values(beta.grad(&grads).unwrap()), &db, &format!("{what}: beta gradient"));
     }
 }
