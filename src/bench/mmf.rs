@@ -29,9 +29,24 @@ struct PeerRun {
     q_max: Vec<f64>,
 }
 
-/// One row of the table: name, patches, seconds, detections, seconds of the peer on the same work,
-/// largest |Δ max q| between ours and the peer over the patches.
-type Row = (String, Option<u64>, f64, Option<u64>, Option<f64>, Option<f64>);
+/// One row of the table.
+struct Row {
+    name: String,
+    /// Patches filtered (none for the synthesis).
+    patches: Option<u64>,
+    seconds: f64,
+    detections: Option<u64>,
+    /// The peer's seconds on the same work.
+    peer_seconds: Option<f64>,
+    /// The largest |Δ| of a patch's highest q, ours against the peer's.
+    max_abs_dq: Option<f64>,
+}
+
+impl Row {
+    fn timed(name: String, patches: Option<u64>, seconds: f64) -> Self {
+        Row { name, patches, seconds, detections: None, peer_seconds: None, max_abs_dq: None }
+    }
+}
 
 /// Synthesise the sky at `nside` (six HFI bands), then time [`Mmf::run`] of
 /// [`Mmf::planck_like`] (10′ source masks) on test tile 6 and, with `full_sky`, on all 48 tiles.
@@ -49,9 +64,8 @@ pub fn run_mmf(
     let hfi = &Band::ALL[..6];
     let t = Instant::now();
     let (sky, truth) = Sky::synthetic(Synthetic::planck_like().nside(nside).bands(hfi))?;
-    let synth: Row =
-        (format!("synthesise the 6 HFI bands at nside {nside}"), None, t.elapsed().as_secs_f64(), None, None, None);
-    report(&synth.0, 6, synth.2);
+    let synth = Row::timed(format!("synthesise the 6 HFI bands at nside {nside}"), None, t.elapsed().as_secs_f64());
+    report(&synth.name, 6, synth.seconds);
     let mmf = Mmf::planck_like().mask_sources(SourceMask::of_catalogs(&truth.contaminants()?, 10.0)?);
     let mut covers = vec![(format!("test tile 6, nside {nside}"), vec![6])];
     if full_sky {
@@ -67,17 +81,17 @@ pub fn run_mmf(
         let found = mmf.run(&sky, &tiles)?;
         let secs = t.elapsed().as_secs_f64();
         report(&name, patches, secs);
-        rows.push((name, Some(patches as u64), secs, Some(found.df().height() as u64), None, None));
+        rows.push(Row { detections: Some(found.df().height() as u64), ..Row::timed(name, Some(patches as u64), secs) });
     }
     Ok(df!(
-        "benchmark" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-        "patches" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        "seconds" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-        "patches_per_second" => rows.iter().map(|r| r.1.map(|n| n as f64 / r.2)).collect::<Vec<_>>(),
-        "detections" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-        "peer_seconds" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-        "ratio_to_peer" => rows.iter().map(|r| r.4.map(|p| r.2 / p)).collect::<Vec<_>>(),
-        "max_abs_dq" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        "benchmark" => rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        "patches" => rows.iter().map(|r| r.patches).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        "patches_per_second" => rows.iter().map(|r| r.patches.map(|n| n as f64 / r.seconds)).collect::<Vec<_>>(),
+        "detections" => rows.iter().map(|r| r.detections).collect::<Vec<_>>(),
+        "peer_seconds" => rows.iter().map(|r| r.peer_seconds).collect::<Vec<_>>(),
+        "ratio_to_peer" => rows.iter().map(|r| r.peer_seconds.map(|p| r.seconds / p)).collect::<Vec<_>>(),
+        "max_abs_dq" => rows.iter().map(|r| r.max_abs_dq).collect::<Vec<_>>(),
     )?)
 }
 
@@ -114,7 +128,11 @@ fn versus_peer(sky: &Sky, peer: &Peer, report: &mut impl FnMut(&str, usize, f64)
     let run: PeerRun =
         serde_json::from_str(line).map_err(|e| Error::param(Peer::ENV, format!("mmf peer printed {line:?}: {e}")))?;
     let dq = ours.iter().zip(&run.q_max).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    Ok((format!("{name}, vs {}", run.framework), Some(plan.len() as u64), secs, None, Some(run.seconds), Some(dq)))
+    Ok(Row {
+        peer_seconds: Some(run.seconds),
+        max_abs_dq: Some(dq),
+        ..Row::timed(format!("{name}, vs {}", run.framework), Some(plan.len() as u64), secs)
+    })
 }
 
 /// The patches (`maps`: patches × bands × N × N, f32) and the filter's settings in the layout

@@ -86,7 +86,7 @@ impl Peer {
             .arg(&path)
             .args(args)
             .output()
-            .map_err(|e| Error::io(&self.python, e))?;
+            .map_err(|e| Error::param(Self::ENV, format!("cannot run {}: {e}", self.python.display())))?;
         if !out.status.success() {
             return Err(Error::param(
                 Self::ENV,

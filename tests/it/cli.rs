@@ -414,6 +414,56 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
     assert!(o.status.success() && text(&o).contains("detect + merge, 500 maps"), "{}", text(&o));
 }
 
+/// `bench mmf --quick` with a stand-in for the peer's Python (a shell script that checks it was
+/// handed the patches' .npz and prints the peer's JSON line): the table has the peer's seconds,
+/// the ratio and the q difference; a peer that fails names the variable that chose it.
+#[test]
+fn bench_mmf_runs_the_peer_on_the_patches_it_writes_and_reports_a_failing_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    // $1: the peer script, $2: the .npz, then --threads N.
+    let q: Vec<String> = (0..24).map(|_| "5.0".to_string()).collect();
+    let fake = script(
+        "fake-python",
+        &format!(
+            "grep -q mmf_peer \"$1\" && test -s \"$2\" && test \"$3\" = --threads || exit 3\n\
+             echo '{{\"framework\": \"stand-in\", \"patches\": 24, \"seconds\": 2.0, \"q_max\": [{}]}}'",
+            q.join(", ")
+        ),
+    );
+    let run = |python: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_xcluster"))
+            .args(["bench", "mmf", "--quick"])
+            .env("XCLUSTER_PEER_PYTHON", python)
+            .current_dir(dir.path())
+            .output()
+            .expect("run xcluster")
+    };
+    let o = run(&fake);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let row = out.lines().find(|l| l.contains("vs stand-in")).unwrap_or_else(|| panic!("no peer row: {out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | benchmark | patches | seconds | patches/s | detections | peer_seconds | ratio | max_abs_dq |
+    assert_eq!(cells[2], "24", "{row}");
+    let (ours, peer, ratio): (f64, f64, f64) =
+        (cells[3].parse().unwrap(), cells[6].parse().unwrap(), cells[7].parse().unwrap());
+    assert_eq!(peer, 2.0, "{row}");
+    assert!((ratio - ours / 2.0).abs() < 1e-3 * ratio.max(1e-3) + 1e-4, "{row}");
+    assert!(cells[8].parse::<f64>().unwrap() > 0.0, "our highest q equals the stand-in's 5.0 everywhere: {row}");
+    assert!(out.contains("| test tile 6, nside 256 | 119 |"), "{out}");
+
+    let o = run(&script("failing-python", "echo 'no numpy here' >&2; exit 1"));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("XCLUSTER_PEER_PYTHON") && text(&o).contains("no numpy here"), "{}", text(&o));
+}
+
 /// Params for a run of seconds: nside 64, one epoch of two steps of a two-level network, no figures.
 const TINY: &str = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 1\nbatch = 8\nsteps_per_epoch = 2\n\
                     filters = [4, 8]\npatience = 2\nlr_patience = 1\nplot_dataset = false\n\
