@@ -198,6 +198,25 @@ fn conv_transpose2d_and_its_gradients_equal_their_definition() {
     check_transposed(Case { c: 4, o: 6, groups: 2, ..up }, [0, 0]);
 }
 
+/// The bias is added per output channel, by both convolutions (conv2d adds it while writing each
+/// block): the output with a bias equals the output without one plus the bias broadcast.
+#[test]
+fn conv_bias_is_added_per_output_channel() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default();
+    device.seed(3);
+    // 26×24 pixels: conv2d's output is written in blocks of rows.
+    let (x, w, b) = (random([2, 3, 26, 24], &device), random([4, 3, 3, 3], &device), random::<1>([4], &device));
+    let with = conv2d(x.clone(), w.clone(), Some(b.clone()), UNET_3X3.conv());
+    let without = conv2d(x.clone(), w, None, UNET_3X3.conv()) + b.clone().reshape([1, 4, 1, 1]);
+    assert_close(&values(with), &values(without), "conv2d bias");
+    let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+    let wt = random([3, 4, 2, 2], &device);
+    let with = conv_transpose2d(x.clone(), wt.clone(), Some(b.clone()), options.clone());
+    let without = conv_transpose2d(x, wt, None, options) + b.reshape([1, 4, 1, 1]);
+    assert_close(&values(with), &values(without), "conv_transpose2d bias");
+}
+
 /// burn's own formula for a stride-1 convolution's weight gradient (what its generic backward
 /// computes): conv2d of xᵀ by gyᵀ (batch and channels swapped), with stride and dilation exchanged.
 #[test]
