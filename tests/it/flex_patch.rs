@@ -185,6 +185,11 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     check_conv(Case { c: 6, groups: 2, size: [9, 9], ..UNET_3X3 });
     check_conv(Case { size: [10, 11], k: [3, 5], stride: [1, 2], pad: [1, 2], ..UNET_3X3 });
     check_conv(Case { o: 1, k: [1, 1], pad: [0, 0], ..UNET_3X3 });
+    // With stride 1 the input gradient runs as the "full" convolution of gy with the flipped
+    // kernel: a rectangular kernel with unequal paddings, and a padding wider than the kernel
+    // reaches (no full convolution exists: the gradient folds instead).
+    check_conv(Case { size: [10, 11], k: [3, 5], pad: [2, 1], ..UNET_3X3 });
+    check_conv(Case { size: [6, 7], pad: [3, 2], ..UNET_3X3 });
 }
 
 #[test]
@@ -196,6 +201,8 @@ fn conv_transpose2d_and_its_gradients_equal_their_definition() {
     // Keras' "same" 3×3 stride-2 transposed convolution (V-Net, attention U-Net), and groups.
     check_transposed(Case { k: [3, 3], pad: [1, 1], ..up }, [1, 1]);
     check_transposed(Case { c: 4, o: 6, groups: 2, ..up }, [0, 0]);
+    // Stride 1: its forward pass is conv2d's input gradient as a full convolution, with the bias.
+    check_transposed(Case { k: [3, 3], stride: [1, 1], pad: [1, 1], ..up }, [0, 0]);
 }
 
 /// The bias is added per output channel, by both convolutions (conv2d adds it while writing each
