@@ -167,6 +167,7 @@ impl NetConfig {
     pub fn init(&self, device: &Device) -> Result<Net> {
         self.validate()?;
         keep_freed_memory();
+        flush_denormals();
         let (b, f) = (self.bands, self.filters.as_slice());
         Ok(match self.architecture {
             Architecture::Unet => Net::Unet(unet::XclusterUnet::new(b, f, device)),
@@ -201,6 +202,31 @@ pub fn keep_freed_memory() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
         });
+    }
+}
+
+/// Flush denormal floats to zero, as TensorFlow and oneDNN do, on the calling thread and rayon's
+/// (x86-64: MXCSR's flush-to-zero and denormals-are-zero bits; elsewhere nothing). Why: as training
+/// converges, products of small gradients and activations fall below f32's normal range, and every
+/// operation on such a value takes a slow microcode path. In the default run each epoch took twice
+/// as long as the first by epoch 5 (12.7 s, then 15.7, 25.3, 26.6, 29.4 s for the same 100 steps).
+/// Values below 1.2·10⁻³⁸ (f32) or 2.2·10⁻³⁰⁸ (f64) become 0.
+pub fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        fn set() {
+            const FTZ_DAZ: u32 = 0x8040;
+            let mut csr = 0u32;
+            // SAFETY: stmxcsr/ldmxcsr read and write this thread's SSE control register; setting
+            // FTZ and DAZ changes only how denormal values round.
+            unsafe {
+                std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+                csr |= FTZ_DAZ;
+                std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+            }
+        }
+        set();
+        rayon::broadcast(|_| set());
     }
 }
 

@@ -100,3 +100,20 @@ fn patch_sizes_are_checked_per_architecture() {
     let err = cfg(Architecture::Vnet).check_size(128).unwrap_err().to_string();
     assert!(err.contains("vnet takes 64 px patches only"), "{err}");
 }
+
+/// After `flush_denormals` (which building a network calls), an f32 product below the normal range
+/// is 0, on the calling thread and on each of rayon's; IEEE arithmetic (a thread that has not
+/// flushed) gives 1e-40, a denormal.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn denormals_flush_to_zero_on_every_training_thread() {
+    use std::hint::black_box;
+    let product = || black_box(1e-20f32) * black_box(1e-20f32);
+    // First on a thread that has not flushed (libtest's thread for this test has not): denormal.
+    let fresh = std::thread::spawn(product).join().unwrap();
+    assert!(fresh > 0.0 && fresh < f32::MIN_POSITIVE, "{fresh}");
+    xcluster::model::flush_denormals();
+    assert_eq!(product(), 0.0);
+    let on_pool = rayon::broadcast(|_| (product(), black_box(1e-40f32) + 0.0));
+    assert!(on_pool.iter().all(|&(p, d)| p == 0.0 && d == 0.0), "{on_pool:?}");
+}
