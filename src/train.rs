@@ -419,7 +419,7 @@ macro_rules! architectures {
 impl Model {
     /// `architecture` with the params file's training defaults (what a params file holding only
     /// `model = "<architecture>"` gives): widths `filters` (\[8, 16, 32, 64\]), tversky loss, Adam at
-    /// 3e-3, 6 epochs of 100 steps of batch 20, patience 12 (LR plateau 6), seed 1. See
+    /// 3e-3, 20 epochs of 100 steps of batch 20, patience 12 (LR plateau 4), seed 1. See
     /// `src/params.default.toml`, which also gives the original's settings.
     pub fn new(architecture: Architecture) -> Self {
         Self::from_config(TrainConfig::defaults(architecture))

@@ -18,7 +18,7 @@ fn defaults_are_the_originals_but_for_a_short_main_job_and_the_commented_file_pa
     assert_eq!(p.disk_radius, DiskRadius::Arcmin(2.5));
     // The original's loops 100, epochs 30, SGD at 1e-2 and full widths would take hours on 2 cores;
     // the defaults keep `xcluster run` short (the default file says how to get the original back).
-    assert_eq!((p.loops, p.epochs, p.batch, p.patience, p.lr_patience, p.steps_per_epoch), (10, 6, 20, 12, 6, 100));
+    assert_eq!((p.loops, p.epochs, p.batch, p.patience, p.lr_patience, p.steps_per_epoch), (10, 20, 20, 12, 4, 100));
     assert_eq!((p.lr, p.filters.clone()), (3e-3, vec![8, 16, 32, 64]));
     assert_eq!((p.model.name(), p.loss.name(), p.optimizer.name()), ("unet", "tversky_loss", "adam"));
     assert_eq!((p.val_tiles.clone(), p.test_tiles.clone()), (vec![9, 25, 38, 41], vec![6]));

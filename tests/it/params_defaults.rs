@@ -56,7 +56,7 @@ fn model_builders_start_from_the_params_files_training_settings() {
     assert_eq!(c.seed as i64, int(&f, "seed"));
     assert_eq!(c.lr_factor, LR_FACTOR);
     // Today's values, as the README and the builder docs give them.
-    assert_eq!((c.optimizer, c.lr, c.epochs, c.steps_per_epoch, c.batch), (OptimizerKind::Adam, 3e-3, 6, 100, 20));
+    assert_eq!((c.optimizer, c.lr, c.epochs, c.steps_per_epoch, c.batch), (OptimizerKind::Adam, 3e-3, 20, 100, 20));
     assert_eq!((c.net.filters.as_slice(), c.loss), ([8, 16, 32, 64].as_slice(), Loss::tversky()));
     // Every architecture's builder is the params file with that `model`.
     for arch in Architecture::ALL {
