@@ -1,6 +1,13 @@
 //! The whole pipeline on a small synthetic sky (nside 512, a small U-Net, a few hundred steps):
 //! it must recover the injected clusters it should — more than half of the brightest decile (by
 //! Y5R500) of the injected clusters inside the scanned test tile.
+//!
+//! Adam at 1e-3, not the defaults' 3e-3: on this 3-band nside-512 sky with batches of 16, 3e-3 drove
+//! the network to an empty mask (Tversky loss 1.0 from the first epoch on) for seeds 1 and 3 of three
+//! tried, 1e-3 for neither of seeds 1 and 2 (this test runs seed 1). Which seeds collapse depends on
+//! the order in which the convolutions sum their terms: a change that only reordered them (the
+//! stride-1 input gradient as a full convolution) made seed 1 collapse. The collapse is an open
+//! training problem (README).
 
 use xcluster::params::Params;
 
@@ -10,7 +17,7 @@ fn run_recovers_the_brightest_injected_clusters() {
     let dir = tempfile::tempdir().unwrap();
     let params = Params::from_toml(&format!(
         "path = {:?}\nnside = 512\nbands = [\"143GHz\", \"353GHz\", \"y-map\"]\nloops = 2\nepochs = 3\n\
-         steps_per_epoch = 80\nbatch = 16\nfilters = [8, 16, 32, 64]\noptimizer = \"adam\"\nlr = 3e-3\n\
+         steps_per_epoch = 80\nbatch = 16\nfilters = [8, 16, 32, 64]\noptimizer = \"adam\"\nlr = 1e-3\n\
          patience = 3\nlr_patience = 2\n",
         dir.path().to_string_lossy()
     ))
