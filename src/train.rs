@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::store::ModuleRecord;
 pub use burn::tensor::Device;
 use burn::tensor::{Tensor, TensorData};
@@ -41,6 +41,8 @@ use crate::normalise::Normaliser;
 use crate::output::{write_atomic, write_csv};
 use crate::patches::PatchSampler;
 use crate::sky::{Band, Sky};
+
+mod adam;
 
 /// Which optimizer, with Keras' defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,9 +69,10 @@ impl OptimizerKind {
         }
     }
 
-    fn init(self) -> ModuleOptimizer {
+    /// The optimizer, as training and `xcluster bench train` run it.
+    pub(crate) fn init(self) -> ModuleOptimizer {
         match self {
-            Self::Adam => AdamConfig::new().with_epsilon(1e-7).init(),
+            Self::Adam => ModuleOptimizer::from(adam::FusedAdam::keras()),
             Self::Sgd => SgdConfig::new()
                 .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
                 .init(),

@@ -12,13 +12,14 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use polars::prelude::*;
 
 use crate::error::{ensure_param, Error, Result};
 use crate::loss::Loss;
 use crate::model::{Architecture, NetConfig};
+use crate::train::OptimizerKind;
 
 /// The peer script: Keras (the original's stack) and PyTorch, timed like the functions here.
 const PEER_SCRIPT: &str = include_str!("../../benches/peer.py");
@@ -181,7 +182,7 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
     cpu.seed(1);
     let mut net = NetConfig::new(arch, bands).init(&cpu.clone().autodiff())?.to_device(&ad);
     let (_, params) = net.param_counts();
-    let mut optim = AdamConfig::new().init();
+    let mut optim = OptimizerKind::Adam.init();
     let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &cpu).to_device(&ad);
     let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &cpu).to_device(&ad);
     let (mut times, mut losses) = (Vec::with_capacity(steps), Vec::with_capacity(steps + 2));
@@ -260,7 +261,7 @@ fn step_parts(batch: usize, bands: usize, steps: usize, device: &Device) -> Resu
     let ad = device.clone().autodiff();
     device.seed(1);
     let mut net = NetConfig::new(Architecture::Unet, bands).init(&ad)?;
-    let mut optim = AdamConfig::new().init();
+    let mut optim = OptimizerKind::Adam.init();
     let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &ad);
     let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &ad);
     let mut parts = [Vec::new(), Vec::new(), Vec::new()];

@@ -7,12 +7,18 @@
 //!   and channel axes swapped;
 //! - batch normalisation (one pass per channel), forward with the batch's statistics and with given
 //!   ones, equals its definition, and its three gradients equal central finite differences of that
-//!   definition.
+//!   definition;
+//! - 2×2 stride-2 max pooling (one pass) equals the window's maximum, with the index of its first
+//!   maximum, on odd sizes and on ties, and its gradient goes to that index;
+//! - concatenation along channels (copied per image in parallel) equals its inputs side by side,
+//!   and its gradient (slices copied a row at a time) equals the output gradient's slices.
 //!
 //! Tolerance: 1e-5 of the largest value.
 
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::{
+    batch_norm, batch_norm_train, conv2d, conv_transpose2d, max_pool2d, max_pool2d_with_indices,
+};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// A convolution's shapes and geometry (per axis: rows, columns).
@@ -336,5 +342,90 @@ fn batch_norm_and_its_gradients_equal_their_definition() {
         assert_close(&values(x.grad(&grads).unwrap()), &dx, &format!("{what}: input gradient"));
         assert_close(&values(gamma.grad(&grads).unwrap()), &dg, &format!("{what}: gamma gradient"));
         assert_close(&values(beta.grad(&grads).unwrap()), &db, &format!("{what}: beta gradient"));
+    }
+}
+
+/// The 2×2 stride-2 max pool of one `[h, w]` plane by its definition: each window's maximum and
+/// the plane index of its first maximum in row-major order (odd last rows and columns dropped).
+fn max_pool_by_definition(plane: &[f64], h: usize, w: usize) -> (Vec<f64>, Vec<i64>) {
+    let (mut out, mut at) = (Vec::new(), Vec::new());
+    for oy in 0..h / 2 {
+        for ox in 0..w / 2 {
+            let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(i, j)| (2 * oy + i) * w + 2 * ox + j);
+            let first = window.into_iter().fold(window[0], |b, k| if plane[k] > plane[b] { k } else { b });
+            out.push(plane[first]);
+            at.push(first as i64);
+        }
+    }
+    (out, at)
+}
+
+#[test]
+fn max_pool_2x2_and_its_gradient_equal_their_definition() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    device.seed(5);
+    // An odd size (the last row and column are dropped), the U-Net's first pool, and ties: values
+    // rounded to halves repeat within windows, where the first maximum must win.
+    for (shape, round) in [([2, 3, 7, 9], false), ([20, 2, 64, 64], false), ([2, 2, 8, 6], true)] {
+        let [n, c, h, w] = shape;
+        let mut x = random(shape, &device);
+        if round {
+            x = x.mul_scalar(2.0).round().div_scalar(2.0);
+        }
+        let x = x.require_grad();
+        let options = MaxPoolOptions::new([2, 2]).with_stride([2, 2]);
+        let (pooled, indices) = max_pool2d_with_indices(x.clone(), options.clone());
+        let gy = random([n, c, h / 2, w / 2], &device);
+        let grads = (pooled.clone() * gy.clone()).sum().backward();
+        let (xv, gyv) = (values(x.clone().inner()), values(gy.inner()));
+        let (mut want, mut want_at, mut want_dx) = (Vec::new(), Vec::new(), vec![0.0; xv.len()]);
+        for (p, plane) in xv.chunks(h * w).enumerate() {
+            let (out, at) = max_pool_by_definition(plane, h, w);
+            for (q, &k) in at.iter().enumerate() {
+                want_dx[p * h * w + k as usize] += gyv[p * (h / 2) * (w / 2) + q];
+            }
+            want.extend(out);
+            want_at.extend(at);
+        }
+        let what = format!("max pool {shape:?}");
+        assert_close(&values(pooled.inner()), &want, &format!("{what}: values"));
+        let got_at = indices.inner().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        assert_eq!(got_at, want_at, "{what}: indices");
+        assert_close(&values(x.grad(&grads).unwrap()), &want_dx, &format!("{what}: gradient"));
+        // Without indices (inference): the same values.
+        let plain = max_pool2d(x.inner(), options);
+        assert_close(&values(plain), &want, &format!("{what}: values without indices"));
+    }
+}
+
+#[test]
+fn channel_concatenation_and_its_gradient_equal_their_definition() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    device.seed(9);
+    // Large enough for the parallel copies (over 2^18 values out, over 2^20 per gradient slice),
+    // and small, with channel counts that differ.
+    for (n, [ca, cb], side) in [(3, [12, 13], 200), (2, [2, 3], 5)] {
+        let a = random([n, ca, side, side], &device).require_grad();
+        let b = random([n, cb, side, side], &device).require_grad();
+        let out = Tensor::cat(vec![a.clone(), b.clone()], 1);
+        let gy = random([n, ca + cb, side, side], &device);
+        let grads = (out.clone() * gy.clone()).sum().backward();
+        let (av, bv, gyv) = (values(a.clone().inner()), values(b.clone().inner()), values(gy.inner()));
+        let plane = side * side;
+        // out[m, k] is a[m, k] for k < ca, else b[m, k − ca]; the gradients are gy's slices.
+        let (mut want, mut want_da, mut want_db) = (Vec::new(), Vec::new(), Vec::new());
+        for m in 0..n {
+            want.extend_from_slice(&av[m * ca * plane..(m + 1) * ca * plane]);
+            want.extend_from_slice(&bv[m * cb * plane..(m + 1) * cb * plane]);
+            let g = &gyv[m * (ca + cb) * plane..(m + 1) * (ca + cb) * plane];
+            want_da.extend_from_slice(&g[..ca * plane]);
+            want_db.extend_from_slice(&g[ca * plane..]);
+        }
+        let what = format!("cat of {n}×{ca} and {n}×{cb} planes of {side}²");
+        assert_eq!(values(out.inner()), want, "{what}: values");
+        assert_eq!(values(a.grad(&grads).unwrap()), want_da, "{what}: first gradient");
+        assert_eq!(values(b.grad(&grads).unwrap()), want_db, "{what}: second gradient");
     }
 }
