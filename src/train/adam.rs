@@ -109,8 +109,8 @@ mod tests {
         let (mut sa, mut sb) = (None, None);
         let lr = 1e-3;
         for step in 0..3 {
-            let grad = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device)
-                .mul(Tensor::random(shape, Distribution::Uniform(1e-4, 10.0), &device));
+            let scale = Tensor::<2>::random(shape, Distribution::Uniform(1e-4, 10.0), &device);
+            let grad = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device) * scale;
             if step == 0 {
                 let (g, p0) = (vals(grad.clone()), vals(start.clone()));
                 let (p1, _) = fused.step(lr, start.clone(), grad.clone(), None);
