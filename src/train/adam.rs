@@ -91,10 +91,6 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn vals(t: Tensor<2>) -> Vec<f32> {
-        values(t)
-    }
-
     /// Over three steps (several parallel chunks, gradients of mixed sign and scale), the fused
     /// update gives burn's Adam's parameter and moments bit for bit; its first step is the analytic
     /// `Δp = −lr·g/(|g| + ε)` (bias corrections cancel).
@@ -112,9 +108,9 @@ mod tests {
             let scale = Tensor::<2>::random(shape, Distribution::Uniform(1e-4, 10.0), &device);
             let grad = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device) * scale;
             if step == 0 {
-                let (g, p0) = (vals(grad.clone()), vals(start.clone()));
+                let (g, p0) = (values(grad.clone()), values(start.clone()));
                 let (p1, _) = fused.step(lr, start.clone(), grad.clone(), None);
-                for ((p1, p0), g) in vals(p1).iter().zip(&p0).zip(&g) {
+                for ((p1, p0), g) in values(p1).iter().zip(&p0).zip(&g) {
                     let want = *p0 as f64 - lr * *g as f64 / ((*g as f64).abs() + EPSILON as f64);
                     assert!((*p1 as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "first step {p1} vs {want}");
                 }
@@ -125,9 +121,9 @@ mod tests {
         let (sa, sb) = (sa.expect("a state").momentum, sb.expect("a state").momentum);
         assert_eq!((sa.time, sb.time), (3, 3));
         for (what, got, want) in [
-            ("parameter", vals(a), vals(b)),
-            ("first moment", vals(sa.moment_1), vals(sb.moment_1)),
-            ("second moment", vals(sa.moment_2), vals(sb.moment_2)),
+            ("parameter", values(a), values(b)),
+            ("first moment", values(sa.moment_1), values(sb.moment_1)),
+            ("second moment", values(sa.moment_2), values(sb.moment_2)),
         ] {
             assert!(got == want, "{what}: differs from burn's Adam");
         }
