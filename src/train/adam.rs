@@ -21,7 +21,7 @@ const EPSILON: f32 = 1e-7;
 /// Values per task of the parallel update.
 const CHUNK: usize = 1 << 14;
 
-/// Adam (β1 0.9, β2 0.999, ε 1e-7), fused on the CPU, burn's elsewhere.
+/// Keras' Adam ([`BETA_1`], [`BETA_2`], [`EPSILON`]), fused on the CPU, burn's elsewhere.
 #[derive(Clone)]
 pub(super) struct FusedAdam {
     burn: Adam,
