@@ -11,14 +11,17 @@
 //! - 2×2 stride-2 max pooling (one pass) equals the window's maximum, with the index of its first
 //!   maximum, on odd sizes and on ties, and its gradient goes to that index;
 //! - concatenation along channels (copied per image in parallel) equals its inputs side by side,
-//!   and its gradient (slices copied a row at a time) equals the output gradient's slices.
+//!   and its gradient (slices copied a row at a time) equals the output gradient's slices;
+//! - bilinear resizing (two one-axis passes) equals TensorFlow's definition of each output value
+//!   from its four neighbours, up by 2, 4 and 8, to and from odd sizes, with and without aligned
+//!   corners, and its gradient equals that definition's transpose.
 //!
 //! Tolerance: 1e-5 of the largest value.
 
 use burn::tensor::module::{
-    batch_norm, batch_norm_train, conv2d, conv_transpose2d, max_pool2d, max_pool2d_with_indices,
+    batch_norm, batch_norm_train, conv2d, conv_transpose2d, interpolate, max_pool2d, max_pool2d_with_indices,
 };
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// A convolution's shapes and geometry (per axis: rows, columns).
@@ -427,5 +430,64 @@ fn channel_concatenation_and_its_gradient_equal_their_definition() {
         assert_eq!(values(out.inner()), want, "{what}: values");
         assert_eq!(values(a.grad(&grads).unwrap()), want_da, "{what}: first gradient");
         assert_eq!(values(b.grad(&grads).unwrap()), want_db, "{what}: second gradient");
+    }
+}
+
+/// One axis of TensorFlow's bilinear resize (`resize_bilinear`, as Keras' `UpSampling2D` calls it):
+/// output `o` reads input `floor(c)` and `ceil(c)` (clamped to the axis) with weights `1 − f` and
+/// `f`, `f = c − floor(c)`, where `c = (o + ½)·in/out − ½` floored at 0 (half-pixel centres) or
+/// `c = o·(in − 1)/(out − 1)` (aligned corners).
+fn bilinear_axis(o: usize, len: usize, out: usize, align_corners: bool) -> [(usize, f64); 2] {
+    let c = if align_corners {
+        o as f64 * (len as f64 - 1.0) / (out as f64 - 1.0).max(1.0)
+    } else {
+        ((o as f64 + 0.5) * len as f64 / out as f64 - 0.5).max(0.0)
+    };
+    let f = c - c.floor();
+    [((c.floor() as usize).min(len - 1), 1.0 - f), ((c.ceil() as usize).min(len - 1), f)]
+}
+
+#[test]
+fn bilinear_resize_and_its_gradient_equal_their_definition() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    device.seed(11);
+    // UNet 3+'s and U²-Net's factors (the second over 2^18 values out, so planes run in parallel),
+    // odd sizes up and down, and aligned corners.
+    let cases = [
+        ([2, 3, 4, 5], [8, 10], false),
+        ([20, 16, 8, 8], [64, 64], false),
+        ([1, 2, 3, 3], [24, 12], false),
+        ([2, 2, 5, 7], [7, 3], false),
+        ([2, 2, 5, 7], [9, 16], true),
+    ];
+    for (shape, out @ [oh, ow], align_corners) in cases {
+        let [n, c, h, w] = shape;
+        let x = random(shape, &device).require_grad();
+        let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_align_corners(align_corners)
+            .with_output_size(out);
+        let y = interpolate(x.clone(), options);
+        let gy = random([n, c, oh, ow], &device);
+        let grads = (y.clone() * gy.clone()).sum().backward();
+        let (xv, gyv) = (values(x.clone().inner()), values(gy.inner()));
+        let (mut want, mut want_dx) = (vec![0.0; n * c * oh * ow], vec![0.0; xv.len()]);
+        for plane in 0..n * c {
+            for p in 0..oh {
+                for q in 0..ow {
+                    let o = (plane * oh + p) * ow + q;
+                    for (iy, wy) in bilinear_axis(p, h, oh, align_corners) {
+                        for (ix, wx) in bilinear_axis(q, w, ow, align_corners) {
+                            let i = (plane * h + iy) * w + ix;
+                            want[o] += wy * wx * xv[i];
+                            want_dx[i] += wy * wx * gyv[o];
+                        }
+                    }
+                }
+            }
+        }
+        let what = format!("bilinear {shape:?} → {out:?}, aligned corners {align_corners}");
+        assert_close(&values(y.inner()), &want, &format!("{what}: values"));
+        assert_close(&values(x.grad(&grads).unwrap()), &want_dx, &format!("{what}: gradient"));
     }
 }
