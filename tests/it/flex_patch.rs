@@ -464,9 +464,8 @@ fn bilinear_resize_and_its_gradient_equal_their_definition() {
     for (shape, out @ [oh, ow], align_corners) in cases {
         let [n, c, h, w] = shape;
         let x = random(shape, &device).require_grad();
-        let options = InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(align_corners)
-            .with_output_size(out);
+        let options =
+            InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(align_corners).with_output_size(out);
         let y = interpolate(x.clone(), options);
         let gy = random([n, c, oh, ow], &device);
         let grads = (y.clone() * gy.clone()).sum().backward();
