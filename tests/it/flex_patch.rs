@@ -4,7 +4,9 @@
 //!   sum over each operation's definition — for strides, paddings, dilations, groups, rectangular
 //!   kernels, images cut into blocks of rows and blocks of several images — and, for stride-1
 //!   convolutions, the weight gradient equals burn's own formula: a forward conv2d with the batch
-//!   and channel axes swapped;
+//!   and channel axes swapped; this includes 3×3 "same" convolutions of at least 16 channels on
+//!   maps of at least 16×16, which run as Winograd's F(2×2, 3×3), on odd sizes (partial tiles),
+//!   several images per block and an image cut into blocks of tile rows;
 //! - batch normalisation (one pass per channel), forward with the batch's statistics and with given
 //!   ones, equals its definition, and its three gradients equal central finite differences of that
 //!   definition;
@@ -199,6 +201,11 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     // reaches (no full convolution exists: the gradient folds instead).
     check_conv(Case { size: [10, 11], k: [3, 5], pad: [2, 1], ..UNET_3X3 });
     check_conv(Case { size: [6, 7], pad: [3, 2], ..UNET_3X3 });
+    // Winograd's F(2×2, 3×3) (16+ channels, 16+ pixels a side): odd sides leave partial tiles;
+    // five 17×17 images run two to a block; a 26×24 image (13 rows of 13 tiles) is cut into
+    // blocks of 9 and 4 tile rows. Its input gradient is the same kind of convolution.
+    check_conv(Case { n: 5, c: 16, o: 16, size: [17, 17], ..UNET_3X3 });
+    check_conv(Case { n: 1, c: 16, o: 17, size: [26, 24], ..UNET_3X3 });
 }
 
 #[test]
@@ -226,6 +233,12 @@ fn conv_bias_is_added_per_output_channel() {
     let with = conv2d(x.clone(), w.clone(), Some(b.clone()), UNET_3X3.conv());
     let without = conv2d(x.clone(), w, None, UNET_3X3.conv()) + b.clone().reshape([1, 4, 1, 1]);
     assert_close(&values(with), &values(without), "conv2d bias");
+    // 16 channels on 17×17 maps: Winograd's algorithm adds it while writing each tile.
+    let (x16, w16, b16) =
+        (random([2, 16, 17, 17], &device), random([16, 16, 3, 3], &device), random::<1>([16], &device));
+    let with = conv2d(x16.clone(), w16.clone(), Some(b16.clone()), UNET_3X3.conv());
+    let without = conv2d(x16, w16, None, UNET_3X3.conv()) + b16.reshape([1, 16, 1, 1]);
+    assert_close(&values(with), &values(without), "conv2d bias, Winograd");
     let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
     let wt = random([3, 4, 2, 2], &device);
     let with = conv_transpose2d(x.clone(), wt.clone(), Some(b.clone()), options.clone());
@@ -239,7 +252,9 @@ fn conv_bias_is_added_per_output_channel() {
 fn conv2d_weight_grad_equals_burns_swapped_convolution() {
     let _serial = crate::common::device_rng();
     let plain = Device::default();
-    for case in [UNET_3X3, Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 }] {
+    let dilated = Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 };
+    let winograd = Case { n: 2, c: 16, o: 24, size: [16, 18], ..UNET_3X3 };
+    for case in [UNET_3X3, dilated, winograd] {
         let w_shape = [case.o, case.c, case.k[0], case.k[1]];
         let x_shape = [case.n, case.c, case.size[0], case.size[1]];
         let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
@@ -259,17 +274,21 @@ fn conv2d_weight_grad_equals_burns_swapped_convolution() {
 /// (and a seed fixes a training run).
 #[test]
 fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
-    let case = Case { n: 8, c: 8, o: 8, size: [32, 32], ..UNET_3X3 };
-    let w_shape = [case.o, case.c, 3, 3];
-    let x_shape = [case.n, case.c, 32, 32];
-    let grads: Vec<Vec<f64>> = (0..4)
-        .map(|_| {
-            let _serial = crate::common::device_rng();
-            run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv())).dw
-        })
-        .collect();
-    for g in &grads[1..] {
-        assert!(g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "the gradients differ between calls");
+    // By im2col (8 channels) and by Winograd's algorithm (16).
+    for channels in [8, 16] {
+        let case = Case { n: 8, c: channels, o: channels, size: [32, 32], ..UNET_3X3 };
+        let w_shape = [case.o, case.c, 3, 3];
+        let x_shape = [case.n, case.c, 32, 32];
+        let grads: Vec<Vec<f64>> = (0..4)
+            .map(|_| {
+                let _serial = crate::common::device_rng();
+                run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv())).dw
+            })
+            .collect();
+        for g in &grads[1..] {
+            let same = g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{channels} channels: the gradients differ between calls");
+        }
     }
 }
 
