@@ -190,8 +190,11 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     // branch on an 8×8 map: most taps fall in the padding).
     check_conv(Case { n: 2, c: 4, o: 3, size: [16, 16], k: [3, 3], pad: [3, 3], dilation: [3, 3], ..UNET_3X3 });
     check_conv(Case { n: 2, c: 4, o: 3, size: [4, 5], k: [3, 3], pad: [6, 6], dilation: [6, 6], ..UNET_3X3 });
-    // V-Net's and the attention U-Net's 2×2 stride-2 down-convolutions.
+    // V-Net's and the attention U-Net's 2×2 stride-2 down-convolutions; a 3×3 stride-2 one on odd
+    // sides, whose last tap of a row is the row's last pixel (stride 2 is unfolded and folded in
+    // pairs, with the last value apart).
     check_conv(Case { n: 2, c: 3, o: 4, size: [8, 8], k: [2, 2], stride: [2, 2], pad: [0, 0], ..UNET_3X3 });
+    check_conv(Case { n: 2, c: 3, o: 4, size: [9, 11], stride: [2, 2], ..UNET_3X3 });
     // Groups, a rectangular kernel with a row stride, a 1×1 head.
     check_conv(Case { c: 6, groups: 2, size: [9, 9], ..UNET_3X3 });
     check_conv(Case { size: [10, 11], k: [3, 5], stride: [1, 2], pad: [1, 2], ..UNET_3X3 });
