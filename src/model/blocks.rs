@@ -45,14 +45,25 @@ impl Act {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.alpha {
             None => activation::relu(x),
-            Some(alpha) => {
-                // PReLU: x for x > 0, α·x otherwise; α broadcast over the batch.
-                let alpha = alpha.val().unsqueeze::<4>(); // [1, C, H, W]
-                let positive = activation::relu(x.clone());
-                let negative = x - positive.clone();
-                positive + negative * alpha
-            }
+            Some(alpha) => prelu(x, alpha.val()),
         }
+    }
+}
+
+/// PReLU with per-pixel slopes: x for x > 0, α·x otherwise, α `[C, H, W]` broadcast over the batch.
+///
+/// Inference runs burn's fused `prelu` over the flattened `C·H·W` axis: one pass. Training multiplies x
+/// by a slope map (1 where x > 0, α elsewhere): α repeated over the batch (a copy no other handle
+/// shares, so `mask_fill` fills it in place) and `mask_fill`ed, whose backward is one masked copy.
+/// `prelu`'s autodiff path goes through `mask_where`, whose backward allocates and fills two zero
+/// tensors: it made V-Net's training step 40 % slower when measured.
+pub fn prelu(x: Tensor<4>, alpha: Tensor<3>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    if x.is_autodiff() {
+        let slopes = alpha.unsqueeze::<4>().repeat_dim(0, n).mask_fill(x.clone().greater_elem(0.0), 1.0);
+        x * slopes
+    } else {
+        activation::prelu(x.reshape([n, c * h * w]), alpha.reshape([c * h * w])).reshape([n, c, h, w])
     }
 }
 

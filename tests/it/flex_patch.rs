@@ -16,7 +16,9 @@
 //!   and its gradient (slices copied a row at a time) equals the output gradient's slices;
 //! - bilinear resizing (two one-axis passes) equals TensorFlow's definition of each output value
 //!   from its four neighbours, up by 2, 4 and 8, to and from odd sizes, with and without aligned
-//!   corners, and its gradient equals that definition's transpose.
+//!   corners, and its gradient equals that definition's transpose;
+//! - `mask_fill` on a tensor no other handle shares (in place, a select rather than a branch)
+//!   equals its definition.
 //!
 //! Tolerance: 1e-5 of the largest value.
 
@@ -453,6 +455,20 @@ fn channel_concatenation_and_its_gradient_equal_their_definition() {
         assert_eq!(values(a.grad(&grads).unwrap()), want_da, "{what}: first gradient");
         assert_eq!(values(b.grad(&grads).unwrap()), want_db, "{what}: second gradient");
     }
+}
+
+#[test]
+fn mask_fill_in_place_equals_its_definition() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default();
+    device.seed(12);
+    // A tensor no other handle shares is filled in place (the patched loop); odd length, random mask.
+    let t = random([3, 5, 7, 9], &device);
+    let mask = random([3, 5, 7, 9], &device).greater_elem(0.0);
+    let (tv, mv): (Vec<f64>, Vec<bool>) = (values(t.clone()), mask.clone().into_data().try_to_vec().unwrap());
+    let want: Vec<f64> = tv.iter().zip(&mv).map(|(&t, &m)| if m { 7.5 } else { t }).collect();
+    assert!(mv.iter().any(|&m| m) && mv.iter().any(|&m| !m));
+    assert_eq!(values(t.mask_fill(mask, 7.5)), want);
 }
 
 /// One axis of TensorFlow's bilinear resize (`resize_bilinear`, as Keras' `UpSampling2D` calls it):

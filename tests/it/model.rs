@@ -117,3 +117,47 @@ fn denormals_flush_to_zero_on_every_training_thread() {
     let on_pool = rayon::broadcast(|_| (product(), black_box(1e-40f32) + 0.0));
     assert!(on_pool.iter().all(|&(p, d)| p == 0.0 && d == 0.0), "{on_pool:?}");
 }
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
+
+/// Keras' PReLU with per-pixel slopes, `x` for x > 0 and `α·x` otherwise: its values on the autodiff
+/// path (a slope map built with `mask_fill`) and on the inference path (burn's fused `prelu` over the
+/// flattened `C·H·W` axis), and its gradients `dx = gy·(1 or α)` and `dα = Σ_batch gy·x·[x ≤ 0]`,
+/// against that definition. Some inputs are exactly 0, where the slope is α's (the value is 0 either way).
+#[test]
+fn prelu_and_its_gradients_equal_their_definition() {
+    use xcluster::model::blocks::prelu;
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    device.seed(4);
+    let [n, c, h, w] = [3, 4, 5, 6];
+    let zeros = Tensor::<4>::random([n, c, h, w], Distribution::Bernoulli(0.2), &device).equal_elem(1.0);
+    let x =
+        Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device).mask_fill(zeros, 0.0).require_grad();
+    let alpha = Tensor::<3>::random([c, h, w], Distribution::Uniform(-0.5, 1.5), &device).require_grad();
+    let gy = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let out = prelu(x.clone(), alpha.clone());
+    let grads = (out.clone() * gy.clone()).sum().backward();
+    let (xv, av, gv) = (values(x.clone().inner()), values(alpha.clone().inner()), values(gy.inner()));
+    assert!(xv.iter().filter(|&&v| v == 0.0).count() > 10, "the test's inputs hold zeros");
+    let plane = c * h * w;
+    let (mut want, mut want_dx, mut want_da) = (Vec::new(), Vec::new(), vec![0.0; plane]);
+    for (i, (&x, &g)) in xv.iter().zip(&gv).enumerate() {
+        let a = av[i % plane];
+        want.push(if x > 0.0 { x } else { a * x });
+        want_dx.push(if x > 0.0 { g } else { a * g });
+        if x <= 0.0 {
+            want_da[i % plane] += g * x;
+        }
+    }
+    let close = |got: Vec<f64>, want: &[f64], what: &str| {
+        let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+        assert!(got.len() == want.len() && worst <= 1e-5, "{what}: max |Δ| {worst}");
+    };
+    close(values(out.inner()), &want, "autodiff values");
+    close(values(x.grad(&grads).unwrap()), &want_dx, "dx");
+    close(values(alpha.grad(&grads).unwrap()), &want_da, "dα");
+    close(values(prelu(x.inner(), alpha.inner())), &want, "inference values");
+}
