@@ -280,7 +280,8 @@ def main():
         for _ in range(KERAS_PROCESSES):
             out = subprocess.run([sys.executable, __file__, "train-keras", *sys.argv[2:]], check=True,
                                  stdout=subprocess.PIPE, text=True).stdout
-            for row in map(json.loads, out.splitlines()):
+            # keras-unet-collection prints notes to stdout as it builds some models: not figures.
+            for row in (json.loads(line) for line in out.splitlines() if line.startswith("{")):
                 key = (row["name"], row["pass"])
                 if key not in best or row["ms"] < best[key]["ms"]:
                     best[key] = row
