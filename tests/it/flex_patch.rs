@@ -28,6 +28,8 @@ use burn::tensor::module::{
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 
+use crate::common::values;
+
 /// A convolution's shapes and geometry (per axis: rows, columns).
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -46,10 +48,6 @@ impl Case {
     fn conv(self) -> ConvOptions<2> {
         ConvOptions::new(self.stride, self.pad, self.dilation, self.groups)
     }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
 }
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {

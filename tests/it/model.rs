@@ -5,6 +5,8 @@
 use burn::tensor::{Device, Distribution, Tensor};
 use xcluster::model::{Architecture, NetConfig};
 
+use crate::common::values;
+
 /// `(trainable, total)` with 6 bands; total includes batch-norm running statistics.
 fn expected(arch: Architecture) -> (usize, usize) {
     match arch {
@@ -116,10 +118,6 @@ fn denormals_flush_to_zero_on_every_training_thread() {
     assert_eq!(product(), 0.0);
     let on_pool = rayon::broadcast(|_| (product(), black_box(1e-40f32) + 0.0));
     assert!(on_pool.iter().all(|&(p, d)| p == 0.0 && d == 0.0), "{on_pool:?}");
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
 }
 
 /// Keras' PReLU with per-pixel slopes, `x` for x > 0 and `α·x` otherwise: its values on the autodiff

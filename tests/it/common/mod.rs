@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: fixture paths and the fixtures' CSV format.
+//! Helpers shared by the integration tests: fixture paths, the fixtures' CSV format, tensor values.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -9,6 +9,11 @@ use std::sync::{Mutex, MutexGuard};
 /// interleave their draws, and the integration tests are one process. Every test that draws from it
 /// holds this lock.
 static DEVICE_RNG: Mutex<()> = Mutex::new(());
+
+/// A tensor's values as f64, in row-major order.
+pub fn values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+}
 
 /// Hold the device's random generator for the rest of the test (see [`DEVICE_RNG`]).
 pub fn device_rng() -> MutexGuard<'static, ()> {
