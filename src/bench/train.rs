@@ -201,18 +201,13 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
     let infer_net = net.valid();
     let xi = x.inner();
     // One untimed batch, then three timed: as the peer script times Keras' `predict_on_batch`.
-    let mut infer = Vec::new();
-    for run in 0..4 {
-        let t = Instant::now();
+    let infer_ms = time_ms(3, || {
         let _: f32 = infer_net.forward(xi.clone()).mean().into_scalar();
-        if run > 0 {
-            infer.push(t.elapsed().as_secs_f64());
-        }
-    }
+    });
     Ok(NetworkTimes {
         params: params as u64,
         step_s: median(&mut times),
-        infer_s: median(&mut infer),
+        infer_s: infer_ms / 1e3,
         first_loss: losses[0],
         last_loss: losses[losses.len() - 1],
     })
