@@ -5,8 +5,9 @@
 //!   kernels, images cut into blocks of rows and blocks of several images — and, for stride-1
 //!   convolutions, the weight gradient equals burn's own formula: a forward conv2d with the batch
 //!   and channel axes swapped; this includes 3×3 "same" convolutions of at least 16 channels on
-//!   maps of at least 16×16, which run as Winograd's F(2×2, 3×3), on odd sizes (partial tiles),
-//!   several images per block and an image cut into blocks of tile rows;
+//!   maps of at least 16×16, which run as Winograd's F(2×2, 3×3) (below 32×32) and F(4×4, 3×3),
+//!   on odd sizes (partial tiles), several images per block and an image cut into blocks of tile
+//!   rows;
 //! - batch normalisation (one pass per channel), forward with the batch's statistics and with given
 //!   ones, equals its definition, and its three gradients equal central finite differences of that
 //!   definition;
@@ -184,7 +185,7 @@ const UNET_3X3: Case =
 #[test]
 fn conv2d_and_its_gradients_equal_their_definition() {
     check_conv(UNET_3X3);
-    // Images of more than 512 pixels, cut into blocks of rows (21 rows of 24, then 5).
+    // Images of more than 512 pixels, cut into blocks of rows (two of 13 rows of 24).
     check_conv(Case { n: 2, c: 3, size: [26, 24], ..UNET_3X3 });
     // ResUNet-a's dilated convolutions, also with the dilation wider than the image (its rate-31
     // branch on an 8×8 map: most taps fall in the padding).
@@ -204,11 +205,17 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     // reaches (no full convolution exists: the gradient folds instead).
     check_conv(Case { size: [10, 11], k: [3, 5], pad: [2, 1], ..UNET_3X3 });
     check_conv(Case { size: [6, 7], pad: [3, 2], ..UNET_3X3 });
-    // Winograd's F(2×2, 3×3) (16+ channels, 16+ pixels a side): odd sides leave partial tiles;
-    // five 17×17 images run two to a block; a 26×24 image (13 rows of 13 tiles) is cut into
-    // blocks of 9 and 4 tile rows. Its input gradient is the same kind of convolution.
+    // Winograd's F(2×2, 3×3) (16+ channels, 16 to 31 pixels a side): odd sides leave partial
+    // tiles; five 17×17 images run in four blocks on two threads, one of two images; a 26×24 image (13 rows of
+    // 12 tiles and a spare) is cut into blocks of 7 and 6 tile rows. Its input gradient is the
+    // same kind of convolution.
     check_conv(Case { n: 5, c: 16, o: 16, size: [17, 17], ..UNET_3X3 });
     check_conv(Case { n: 1, c: 16, o: 17, size: [26, 24], ..UNET_3X3 });
+    // F(4×4, 3×3) (32+ pixels a side), the same way: five 32×33 images (8 rows of 9 tiles and a
+    // spare) in four blocks; a 50×45 image (13 rows of 12 tiles and a spare, the last tiles
+    // partial on both axes) in blocks of 7 and 6 tile rows.
+    check_conv(Case { n: 5, c: 16, o: 16, size: [32, 33], ..UNET_3X3 });
+    check_conv(Case { n: 1, c: 17, o: 16, size: [50, 45], ..UNET_3X3 });
 }
 
 #[test]
@@ -236,12 +243,15 @@ fn conv_bias_is_added_per_output_channel() {
     let with = conv2d(x.clone(), w.clone(), Some(b.clone()), UNET_3X3.conv());
     let without = conv2d(x.clone(), w, None, UNET_3X3.conv()) + b.clone().reshape([1, 4, 1, 1]);
     assert_close(&values(with), &values(without), "conv2d bias");
-    // 16 channels on 17×17 maps: Winograd's algorithm adds it while writing each tile.
-    let (x16, w16, b16) =
-        (random([2, 16, 17, 17], &device), random([16, 16, 3, 3], &device), random::<1>([16], &device));
-    let with = conv2d(x16.clone(), w16.clone(), Some(b16.clone()), UNET_3X3.conv());
-    let without = conv2d(x16, w16, None, UNET_3X3.conv()) + b16.reshape([1, 16, 1, 1]);
-    assert_close(&values(with), &values(without), "conv2d bias, Winograd");
+    // 16 channels on 17×17 and 33×33 maps: Winograd's F(2×2) and F(4×4) add it while writing
+    // each tile.
+    for side in [17, 33] {
+        let (x16, w16, b16) =
+            (random([2, 16, side, side], &device), random([16, 16, 3, 3], &device), random::<1>([16], &device));
+        let with = conv2d(x16.clone(), w16.clone(), Some(b16.clone()), UNET_3X3.conv());
+        let without = conv2d(x16, w16, None, UNET_3X3.conv()) + b16.reshape([1, 16, 1, 1]);
+        assert_close(&values(with), &values(without), &format!("conv2d bias, Winograd, {side}×{side}"));
+    }
     let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
     let wt = random([3, 4, 2, 2], &device);
     let with = conv_transpose2d(x.clone(), wt.clone(), Some(b.clone()), options.clone());
@@ -256,8 +266,9 @@ fn conv2d_weight_grad_equals_burns_swapped_convolution() {
     let _serial = crate::common::device_rng();
     let plain = Device::default();
     let dilated = Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 };
-    let winograd = Case { n: 2, c: 16, o: 24, size: [16, 18], ..UNET_3X3 };
-    for case in [UNET_3X3, dilated, winograd] {
+    let winograd_2 = Case { n: 2, c: 16, o: 24, size: [16, 18], ..UNET_3X3 };
+    let winograd_4 = Case { n: 2, c: 16, o: 24, size: [33, 34], ..UNET_3X3 };
+    for case in [UNET_3X3, dilated, winograd_2, winograd_4] {
         let w_shape = [case.o, case.c, case.k[0], case.k[1]];
         let x_shape = [case.n, case.c, case.size[0], case.size[1]];
         let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
@@ -277,11 +288,11 @@ fn conv2d_weight_grad_equals_burns_swapped_convolution() {
 /// (and a seed fixes a training run).
 #[test]
 fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
-    // By im2col (8 channels) and by Winograd's algorithm (16).
-    for channels in [8, 16] {
-        let case = Case { n: 8, c: channels, o: channels, size: [32, 32], ..UNET_3X3 };
+    // By im2col (8 channels), and by Winograd's F(2×2) (16 channels, 16×16) and F(4×4) (32×32).
+    for (channels, side) in [(8, 32), (16, 16), (16, 32)] {
+        let case = Case { n: 8, c: channels, o: channels, size: [side, side], ..UNET_3X3 };
         let w_shape = [case.o, case.c, 3, 3];
-        let x_shape = [case.n, case.c, 32, 32];
+        let x_shape = [case.n, case.c, side, side];
         let grads: Vec<Vec<f64>> = (0..4)
             .map(|_| {
                 let _serial = crate::common::device_rng();
@@ -290,7 +301,7 @@ fn conv2d_weight_grad_is_the_same_bit_for_bit_on_every_call() {
             .collect();
         for g in &grads[1..] {
             let same = g.iter().zip(&grads[0]).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{channels} channels: the gradients differ between calls");
+            assert!(same, "{channels} channels, {side}×{side}: the gradients differ between calls");
         }
     }
 }
