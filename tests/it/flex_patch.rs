@@ -19,7 +19,10 @@
 //!   from its four neighbours, up by 2, 4 and 8, to and from odd sizes, with and without aligned
 //!   corners, and its gradient equals that definition's transpose;
 //! - `mask_fill` on a tensor no other handle shares (in place, a select rather than a branch)
-//!   equals its definition.
+//!   equals its definition;
+//! - ReLU and its gradient on tensors large enough to run in parallel chunks, shared or not, equal
+//!   their definitions, NaN kept as PyTorch keeps it; and a dropout mask (Bernoulli values from
+//!   one sampler per tensor) has its probability's share of ones.
 //!
 //! Tolerance: 1e-5 of the largest value.
 
@@ -478,6 +481,75 @@ fn mask_fill_in_place_equals_its_definition() {
     let want: Vec<f64> = tv.iter().zip(&mv).map(|(&t, &m)| if m { 7.5 } else { t }).collect();
     assert!(mv.iter().any(|&m| m) && mv.iter().any(|&m| !m));
     assert_eq!(values(t.mask_fill(mask, 7.5)), want);
+}
+
+/// 266,240 values: above the patch's threshold for parallel chunks (262,144), and not a whole number
+/// of its chunks (16,384).
+const PARALLEL_SHAPE: [usize; 4] = [2, 8, 128, 130];
+
+/// Values spread over [-1, 1), with a NaN, a zero and a negative zero among them.
+fn relu_input() -> Vec<f32> {
+    let len = PARALLEL_SHAPE.iter().product();
+    let mut v: Vec<f32> = (0..len).map(|i| (i * 7919 % 1000) as f32 / 500.0 - 1.0).collect();
+    v[1000] = f32::NAN;
+    (v[1001], v[1002]) = (0.0, -0.0);
+    v
+}
+
+/// ReLU's definition: max(x, 0), NaN where x is NaN.
+fn relu_by_definition(x: f64) -> f64 {
+    if x.is_nan() || x > 0.0 { x } else { 0.0 }
+}
+
+fn assert_same(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: sizes");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g == w || g.is_nan() && w.is_nan(), "{what}: value {i} is {g}, want {w}");
+    }
+}
+
+#[test]
+fn relu_and_its_gradient_in_parallel_equal_their_definition() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::TensorData;
+    let _serial = crate::common::device_rng();
+    let device = Device::default();
+    let data = || TensorData::new(relu_input(), PARALLEL_SHAPE);
+    let x: Vec<f64> = relu_input().into_iter().map(f64::from).collect();
+    let want: Vec<f64> = x.iter().map(|&v| relu_by_definition(v)).collect();
+    assert!(want.iter().filter(|v| **v > 0.0).count() > 100_000 && want.iter().filter(|v| **v == 0.0).count() > 100_000);
+    // Not shared: computed in place.
+    assert_same(&values(relu(Tensor::<4>::from_data(data(), &device))), &want, "relu in place");
+    // Shared with `kept`: into a new tensor, `kept` unchanged.
+    let kept = Tensor::<4>::from_data(data(), &device);
+    assert_same(&values(relu(kept.clone())), &want, "relu of a shared tensor");
+    assert_same(&values(kept), &x, "relu's shared input");
+    // The gradient: the output gradient where the output is positive (or NaN), else zero.
+    let ad = device.autodiff();
+    ad.seed(13);
+    let leaf = Tensor::<4>::from_data(data(), &ad).require_grad();
+    let gy = random(PARALLEL_SHAPE, &ad);
+    let grads = (relu(leaf.clone()) * gy.clone()).sum().backward();
+    let gy = values(gy.inner());
+    let want_dx: Vec<f64> =
+        x.iter().zip(&gy).map(|(&x, &g)| if x.is_nan() || x > 0.0 { g } else { 0.0 }).collect();
+    assert_same(&values(leaf.grad(&grads).expect("the input requires a gradient")), &want_dx, "relu's gradient");
+}
+
+#[test]
+fn a_dropout_mask_has_its_probabilitys_share_of_ones() {
+    let _serial = crate::common::device_rng();
+    let device = Device::default();
+    device.seed(14);
+    let n = 1 << 20;
+    for p in [0.8, 0.05] {
+        let mask = values(Tensor::<1>::random([n], Distribution::Bernoulli(p), &device));
+        assert!(mask.iter().all(|&v| v == 0.0 || v == 1.0), "Bernoulli({p}): values other than 0 and 1");
+        // The share of ones is within 5 standard deviations of p.
+        let share = mask.iter().sum::<f64>() / n as f64;
+        let sd = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((share - p).abs() < 5.0 * sd, "Bernoulli({p}): {share} ones a value");
+    }
 }
 
 /// One axis of TensorFlow's bilinear resize (`resize_bilinear`, as Keras' `UpSampling2D` calls it):
