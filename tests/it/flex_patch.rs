@@ -271,7 +271,10 @@ fn conv2d_weight_grad_equals_burns_swapped_convolution() {
     let dilated = Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 };
     let winograd_2 = Case { n: 2, c: 16, o: 24, size: [16, 18], ..UNET_3X3 };
     let winograd_4 = Case { n: 2, c: 16, o: 24, size: [33, 34], ..UNET_3X3 };
-    for case in [UNET_3X3, dilated, winograd_2, winograd_4] {
+    // Four blocks of one image, on two threads two runs, whose sums (16 products of 48×48 channel
+    // pairs, 36,864 values) are added in parallel chunks.
+    let winograd_wide = Case { n: 4, c: 48, o: 48, size: [16, 16], ..UNET_3X3 };
+    for case in [UNET_3X3, dilated, winograd_2, winograd_4, winograd_wide] {
         let w_shape = [case.o, case.c, case.k[0], case.k[1]];
         let x_shape = [case.n, case.c, case.size[0], case.size[1]];
         let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
