@@ -501,7 +501,11 @@ fn relu_input() -> Vec<f32> {
 
 /// ReLU's definition: max(x, 0), NaN where x is NaN.
 fn relu_by_definition(x: f64) -> f64 {
-    if x.is_nan() || x > 0.0 { x } else { 0.0 }
+    if x.is_nan() || x > 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 fn assert_same(got: &[f64], want: &[f64], what: &str) {
@@ -520,7 +524,9 @@ fn relu_and_its_gradient_in_parallel_equal_their_definition() {
     let data = || TensorData::new(relu_input(), PARALLEL_SHAPE);
     let x: Vec<f64> = relu_input().into_iter().map(f64::from).collect();
     let want: Vec<f64> = x.iter().map(|&v| relu_by_definition(v)).collect();
-    assert!(want.iter().filter(|v| **v > 0.0).count() > 100_000 && want.iter().filter(|v| **v == 0.0).count() > 100_000);
+    assert!(
+        want.iter().filter(|v| **v > 0.0).count() > 100_000 && want.iter().filter(|v| **v == 0.0).count() > 100_000
+    );
     // Not shared: computed in place.
     assert_same(&values(relu(Tensor::<4>::from_data(data(), &device))), &want, "relu in place");
     // Shared with `kept`: into a new tensor, `kept` unchanged.
@@ -534,8 +540,7 @@ fn relu_and_its_gradient_in_parallel_equal_their_definition() {
     let gy = random(PARALLEL_SHAPE, &ad);
     let grads = (relu(leaf.clone()) * gy.clone()).sum().backward();
     let gy = values(gy.inner());
-    let want_dx: Vec<f64> =
-        x.iter().zip(&gy).map(|(&x, &g)| if x.is_nan() || x > 0.0 { g } else { 0.0 }).collect();
+    let want_dx: Vec<f64> = x.iter().zip(&gy).map(|(&x, &g)| if x.is_nan() || x > 0.0 { g } else { 0.0 }).collect();
     assert_same(&values(leaf.grad(&grads).expect("the input requires a gradient")), &want_dx, "relu's gradient");
 }
 
