@@ -270,25 +270,24 @@ fn conv_bias_gradient_is_the_output_gradient_summed_per_channel() {
     let device = Device::default().autodiff();
     device.seed(4);
     let transposed = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
-    let cases: [(&str, Box<dyn Fn(Tensor<4>, Tensor<1>) -> Tensor<4>>); 2] = [
-        ("conv2d", Box::new(|x, b| conv2d(x, random([5, 3, 3, 3], &device), Some(b), UNET_3X3.conv()))),
-        (
-            "conv_transpose2d",
-            Box::new(|x, b| conv_transpose2d(x, random([3, 5, 2, 2], &device), Some(b), transposed.clone())),
-        ),
-    ];
-    for (what, op) in cases {
-        let x = random([2, 3, 11, 13], &device);
-        let b = random::<1>([5], &device).require_grad();
-        let y = op(x, b.clone());
-        let [n, o, h, w] = y.dims();
-        let gy = random([n, o, h, w], &device);
-        let grads = (y * gy.clone()).sum().backward();
-        let gy = values(gy.inner());
-        let want: Vec<f64> =
-            (0..o).map(|ch| (0..n).map(|i| gy[(i * o + ch) * h * w..][..h * w].iter().sum::<f64>()).sum()).collect();
-        assert_close(&values(b.grad(&grads).expect("the bias requires a gradient")), &want, what);
-    }
+    check_bias_gradient("conv2d", &device, |x, b| conv2d(x, random([5, 3, 3, 3], &device), Some(b), UNET_3X3.conv()));
+    check_bias_gradient("conv_transpose2d", &device, |x, b| {
+        conv_transpose2d(x, random([3, 5, 2, 2], &device), Some(b), transposed.clone())
+    });
+}
+
+/// `op(x, b)`'s gradient with respect to its bias `b` of 5 channels, for x `[2, 3, 11, 13]`.
+fn check_bias_gradient(what: &str, device: &Device, op: impl Fn(Tensor<4>, Tensor<1>) -> Tensor<4>) {
+    let x = random([2, 3, 11, 13], device);
+    let b = random::<1>([5], device).require_grad();
+    let y = op(x, b.clone());
+    let [n, o, h, w] = y.dims();
+    let gy = random([n, o, h, w], device);
+    let grads = (y * gy.clone()).sum().backward();
+    let gy = values(gy.inner());
+    let want: Vec<f64> =
+        (0..o).map(|ch| (0..n).map(|i| gy[(i * o + ch) * h * w..][..h * w].iter().sum::<f64>()).sum()).collect();
+    assert_close(&values(b.grad(&grads).expect("the bias requires a gradient")), &want, what);
 }
 
 /// burn's own formula for a stride-1 convolution's weight gradient (what its generic backward
