@@ -7,7 +7,7 @@
 //!   and channel axes swapped; this includes 3×3 "same" convolutions of at least 16 channels on
 //!   maps of at least 16×16, which run as Winograd's F(2×2, 3×3) (below 32×32) and F(4×4, 3×3),
 //!   on odd sizes (partial tiles), several images per block and an image cut into blocks of tile
-//!   rows;
+//!   rows, also right after a larger convolution (whose stale values its kept buffers hold);
 //! - batch normalisation (one pass per channel), forward with the batch's statistics and with given
 //!   ones, equals its definition, and its three gradients equal central finite differences of that
 //!   definition;
@@ -219,6 +219,34 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     // partial on both axes) in blocks of 7 and 6 tile rows.
     check_conv(Case { n: 5, c: 16, o: 16, size: [32, 33], ..UNET_3X3 });
     check_conv(Case { n: 1, c: 17, o: 16, size: [50, 45], ..UNET_3X3 });
+}
+
+/// A run's buffers are kept from one operation to the next and never shortened, so after a larger
+/// convolution they hold stale values past a smaller one's blocks, which it must never read: each
+/// kind of block (Winograd's F(4×4) and F(2×2), im2col), forward and both gradients, equals its
+/// definition right after a larger convolution of the same kind.
+#[test]
+fn convolutions_after_larger_ones_equal_their_definition() {
+    let cases = [
+        (
+            Case { n: 5, c: 16, o: 16, size: [32, 33], ..UNET_3X3 },
+            Case { n: 4, c: 48, o: 40, size: [64, 64], ..UNET_3X3 },
+        ),
+        (
+            Case { n: 5, c: 16, o: 16, size: [17, 17], ..UNET_3X3 },
+            Case { n: 4, c: 48, o: 40, size: [24, 24], ..UNET_3X3 },
+        ),
+        (Case { n: 2, c: 3, size: [26, 24], ..UNET_3X3 }, Case { n: 8, c: 64, o: 40, size: [8, 8], ..UNET_3X3 }),
+    ];
+    for (small, large) in cases {
+        {
+            let _serial = crate::common::device_rng();
+            let [kh, kw] = large.k;
+            let (x_shape, w_shape) = ([large.n, large.c, large.size[0], large.size[1]], [large.o, large.c, kh, kw]);
+            run(x_shape, w_shape, |x, w| conv2d(x, w, None, large.conv()));
+        }
+        check_conv(small);
+    }
 }
 
 #[test]
