@@ -52,6 +52,12 @@ impl Case {
     fn conv(self) -> ConvOptions<2> {
         ConvOptions::new(self.stride, self.pad, self.dilation, self.groups)
     }
+
+    /// conv2d's input `[n, c, h, w]` and weight `[o, c/groups, kh, kw]` shapes.
+    fn conv_shapes(self) -> ([usize; 4], [usize; 4]) {
+        let [kh, kw] = self.k;
+        ([self.n, self.c, self.size[0], self.size[1]], [self.o, self.c / self.groups, kh, kw])
+    }
 }
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -154,9 +160,7 @@ fn run(x_shape: [usize; 4], w_shape: [usize; 4], op: impl Fn(Tensor<4>, Tensor<4
 /// conv2d: y = Σ W·x, dx = Σ W·gy, dW = Σ gy·x over the definition's terms.
 fn check_conv(case: Case) {
     let _serial = crate::common::device_rng();
-    let [kh, kw] = case.k;
-    let w_shape = [case.o, case.c / case.groups, kh, kw];
-    let x_shape = [case.n, case.c, case.size[0], case.size[1]];
+    let (x_shape, w_shape) = case.conv_shapes();
     let r = run(x_shape, w_shape, |x, w| conv2d(x, w, None, case.conv()));
     let terms = conv_terms(case, r.out);
     let what = format!("conv2d {case:?}");
@@ -241,8 +245,7 @@ fn convolutions_after_larger_ones_equal_their_definition() {
     for (small, large) in cases {
         {
             let _serial = crate::common::device_rng();
-            let [kh, kw] = large.k;
-            let (x_shape, w_shape) = ([large.n, large.c, large.size[0], large.size[1]], [large.o, large.c, kh, kw]);
+            let (x_shape, w_shape) = large.conv_shapes();
             run(x_shape, w_shape, |x, w| conv2d(x, w, None, large.conv()));
         }
         check_conv(small);
