@@ -212,12 +212,14 @@ fn conv2d_and_its_gradients_equal_their_definition() {
     // reaches (no full convolution exists: the gradient folds instead).
     check_conv(Case { size: [10, 11], k: [3, 5], pad: [2, 1], ..UNET_3X3 });
     check_conv(Case { size: [6, 7], pad: [3, 2], ..UNET_3X3 });
-    // Winograd's F(2×2, 3×3) (16+ channels, 16 to 31 pixels a side): odd sides leave partial
+    // Winograd's F(2×2, 3×3) (16+ channels, 8 to 31 pixels a side): odd sides leave partial
     // tiles; five 17×17 images run in four blocks on two threads, one of two images; a 26×24
-    // image (13 rows of 12 tiles and a spare) is cut into blocks of 7 and 6 tile rows. Its input
-    // gradient is the same kind of convolution.
+    // image (13 rows of 12 tiles and a spare) is cut into blocks of 7 and 6 tile rows; three 8×9
+    // images, the smallest maps, 4 rows of 5 tiles and a spare, the last tile of a row partial.
+    // Its input gradient is the same kind of convolution.
     check_conv(Case { n: 5, c: 16, o: 16, size: [17, 17], ..UNET_3X3 });
     check_conv(Case { n: 1, c: 16, o: 17, size: [26, 24], ..UNET_3X3 });
+    check_conv(Case { n: 3, c: 17, o: 16, size: [8, 9], ..UNET_3X3 });
     // F(4×4, 3×3) (32+ pixels a side), the same way: five 32×33 images (8 rows of 9 tiles and a
     // spare) in four blocks; a 50×45 image (13 rows of 12 tiles and a spare, the last tiles
     // partial on both axes) in blocks of 7 and 6 tile rows.
@@ -240,7 +242,7 @@ fn convolutions_after_larger_ones_equal_their_definition() {
             Case { n: 5, c: 16, o: 16, size: [17, 17], ..UNET_3X3 },
             Case { n: 4, c: 48, o: 40, size: [24, 24], ..UNET_3X3 },
         ),
-        (Case { n: 2, c: 3, size: [26, 24], ..UNET_3X3 }, Case { n: 8, c: 64, o: 40, size: [8, 8], ..UNET_3X3 }),
+        (Case { n: 2, c: 3, size: [26, 24], ..UNET_3X3 }, Case { n: 8, c: 64, o: 40, size: [7, 7], ..UNET_3X3 }),
     ];
     for (small, large) in cases {
         {
