@@ -21,7 +21,7 @@ mod query;
 mod train;
 pub use mmf::run_mmf;
 pub use query::run_query;
-pub use train::{run_train, run_train_breakdown, Peer};
+pub use train::{run_train, run_train_breakdown, Peer, TrainBench};
 
 /// `df` as a Markdown table (every column, however many; numbers to 4 significant digits, nulls
 /// empty), for benchmark tables too wide for polars' own display.

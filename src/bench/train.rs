@@ -116,53 +116,138 @@ fn peer_ms(rows: &[PeerRow], framework: &str, name: &str, shape: &str, pass: &st
 /// the last step. Weights and inputs are drawn on the CPU from seed 1 and then moved to `device`, so
 /// that the losses on a GPU and on the CPU can be compared (`scripts/gpu-check.sh`). With a `peer`,
 /// the same for Keras (every network) and PyTorch (the original U-Net), and our time over theirs.
+///
+/// `rounds` rounds, one after the other, each the peers' then ours: every time is the median over
+/// rounds, every ratio the median of the rounds' ratios, and the step's ratio to Keras comes with
+/// its lowest and highest round. On a shared machine the speed of both sides drifts by several per
+/// cent from minute to minute; rounds side by side show how much.
 pub fn run_train(
     archs: &[Architecture],
-    batch: usize,
-    bands: usize,
-    steps: usize,
+    sizes: TrainBench,
     device: &Device,
     peer: Option<&Peer>,
     mut report: impl FnMut(&str, usize, f64),
 ) -> Result<DataFrame> {
-    ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
-    // The peer first: if it cannot run, say so before our part's minutes are spent.
+    let TrainBench { batch, bands, steps, rounds } = sizes;
+    ensure_param!(
+        batch >= 1 && bands >= 1 && steps >= 1 && rounds >= 1,
+        "bench",
+        "batch, bands, steps and rounds must be ≥ 1"
+    );
     let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
-    if peer.is_some() {
-        report("peers: Keras and PyTorch", batch, 0.0);
+    let mut done: Vec<Round> = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        // The peer first: if it cannot run, say so before our part's minutes are spent.
+        if peer.is_some() {
+            report(&format!("round {round}/{rounds}: Keras and PyTorch"), batch, 0.0);
+        }
+        let peers = peer.map(|p| p.run("train", batch, bands, steps, &names)).transpose()?.unwrap_or_default();
+        let mut ours = Vec::with_capacity(archs.len());
+        for &arch in archs {
+            let timed = time_network(arch, batch, bands, steps, device)?;
+            report(&format!("round {round}/{rounds}, {arch}: train step"), batch, timed.step_s);
+            ours.push(timed);
+        }
+        done.push(Round { peers, ours });
     }
-    let peers = peer.map(|p| p.run("train", batch, bands, steps, &names)).transpose()?.unwrap_or_default();
-    let mut ours = Vec::new();
-    for &arch in archs {
-        let timed = time_network(arch, batch, bands, steps, device)?;
-        report(&format!("{arch}: train step"), batch, timed.step_s);
-        ours.push((arch.name(), timed));
+    let mut columns = TrainColumns::default();
+    for (i, name) in names.iter().enumerate() {
+        columns.push(name, &done, i, batch);
     }
-    let peer_col = |framework: &str, pass: &str| {
-        ours.iter().map(|(name, _)| peer_ms(&peers, framework, name, "", pass)).collect::<Vec<_>>()
-    };
-    let (keras_step, keras_infer, torch_step) =
-        (peer_col("keras", "train step"), peer_col("keras", "inference"), peer_col("torch", "train step"));
-    let ms = |f: fn(&NetworkTimes) -> f64| ours.iter().map(|(_, t)| f(t) * 1e3).collect::<Vec<_>>();
-    let (step_ms, infer_ms) = (ms(|t| t.step_s), ms(|t| t.infer_s));
-    let ratio = |a: &[f64], b: &[Option<f64>]| a.iter().zip(b).map(|(a, b)| b.map(|b| a / b)).collect::<Vec<_>>();
-    let per_s = |ms: &[f64]| ms.iter().map(|ms| batch as f64 * 1e3 / ms).collect::<Vec<_>>();
-    Ok(df!(
-        "model" => ours.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
-        "params" => ours.iter().map(|(_, t)| t.params).collect::<Vec<_>>(),
-        "ms_per_step" => step_ms.clone(),
-        "train_images_per_s" => per_s(&step_ms),
-        "keras_ms_per_step" => keras_step.clone(),
-        "step_vs_keras" => ratio(&step_ms, &keras_step),
-        "torch_ms_per_step" => torch_step.clone(),
-        "step_vs_torch" => ratio(&step_ms, &torch_step),
-        "ms_per_inference_batch" => infer_ms.clone(),
-        "inference_images_per_s" => per_s(&infer_ms),
-        "keras_ms_per_inference_batch" => keras_infer.clone(),
-        "inference_vs_keras" => ratio(&infer_ms, &keras_infer),
-        "first_loss" => ours.iter().map(|(_, t)| t.first_loss).collect::<Vec<_>>(),
-        "last_loss" => ours.iter().map(|(_, t)| t.last_loss).collect::<Vec<_>>(),
-    )?)
+    Ok(columns.frame(&done[0], &names)?)
+}
+
+/// The sizes of `xcluster bench train`: patches per step, input bands, timed steps per network and
+/// rounds (see [`run_train`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainBench {
+    /// Patches per step.
+    pub batch: usize,
+    /// Input bands.
+    pub bands: usize,
+    /// Timed steps per network, after 2 warm-up steps.
+    pub steps: usize,
+    /// Rounds of the peers' timing then ours.
+    pub rounds: usize,
+}
+
+/// One round of [`run_train`]: the peers' rows, then our times, network by network.
+struct Round {
+    peers: Vec<PeerRow>,
+    ours: Vec<NetworkTimes>,
+}
+
+/// The columns of [`run_train`]'s table, a network at a time.
+#[derive(Default)]
+struct TrainColumns {
+    params: Vec<u64>,
+    step_ms: Vec<f64>,
+    train_per_s: Vec<f64>,
+    keras_step: Vec<Option<f64>>,
+    step_vs_keras: Vec<Option<f64>>,
+    step_vs_keras_min: Vec<Option<f64>>,
+    step_vs_keras_max: Vec<Option<f64>>,
+    torch_step: Vec<Option<f64>>,
+    step_vs_torch: Vec<Option<f64>>,
+    infer_ms: Vec<f64>,
+    infer_per_s: Vec<f64>,
+    keras_infer: Vec<Option<f64>>,
+    infer_vs_keras: Vec<Option<f64>>,
+}
+
+impl TrainColumns {
+    /// Network `i` (`name`) over the rounds.
+    fn push(&mut self, name: &str, rounds: &[Round], i: usize, batch: usize) {
+        let ours = |f: fn(&NetworkTimes) -> f64| rounds.iter().map(|r| f(&r.ours[i]) * 1e3).collect::<Vec<_>>();
+        let (step, infer) = (ours(|t| t.step_s), ours(|t| t.infer_s));
+        // A peer's figure in every round, or none.
+        let theirs = |framework: &str, pass: &str| {
+            rounds.iter().map(|r| peer_ms(&r.peers, framework, name, "", pass)).collect::<Option<Vec<_>>>()
+        };
+        let ratios = |ours: &[f64], theirs: &Option<Vec<f64>>| {
+            theirs.as_ref().map(|t| ours.iter().zip(t).map(|(a, b)| a / b).collect::<Vec<_>>())
+        };
+        let (keras_step, torch_step, keras_infer) =
+            (theirs("keras", "train step"), theirs("torch", "train step"), theirs("keras", "inference"));
+        let step_vs_keras = ratios(&step, &keras_step);
+        let extreme = |pick: fn(f64, f64) -> f64| step_vs_keras.as_ref().and_then(|r| r.iter().copied().reduce(pick));
+        let (step_ms, infer_ms) = (median(&step), median(&infer));
+        self.params.push(rounds[0].ours[i].params);
+        self.step_ms.push(step_ms);
+        self.train_per_s.push(batch as f64 * 1e3 / step_ms);
+        self.keras_step.push(keras_step.as_deref().map(median));
+        self.step_vs_keras.push(step_vs_keras.as_deref().map(median));
+        self.step_vs_keras_min.push(extreme(f64::min));
+        self.step_vs_keras_max.push(extreme(f64::max));
+        self.torch_step.push(torch_step.as_deref().map(median));
+        self.step_vs_torch.push(ratios(&step, &torch_step).as_deref().map(median));
+        self.infer_ms.push(infer_ms);
+        self.infer_per_s.push(batch as f64 * 1e3 / infer_ms);
+        self.keras_infer.push(keras_infer.as_deref().map(median));
+        self.infer_vs_keras.push(ratios(&infer, &keras_infer).as_deref().map(median));
+    }
+
+    /// The table; the losses are the first round's (every round starts from seed 1).
+    fn frame(self, first: &Round, names: &[&str]) -> PolarsResult<DataFrame> {
+        df!(
+            "model" => names,
+            "params" => self.params,
+            "ms_per_step" => self.step_ms,
+            "train_images_per_s" => self.train_per_s,
+            "keras_ms_per_step" => self.keras_step,
+            "step_vs_keras" => self.step_vs_keras,
+            "step_vs_keras_min" => self.step_vs_keras_min,
+            "step_vs_keras_max" => self.step_vs_keras_max,
+            "torch_ms_per_step" => self.torch_step,
+            "step_vs_torch" => self.step_vs_torch,
+            "ms_per_inference_batch" => self.infer_ms,
+            "inference_images_per_s" => self.infer_per_s,
+            "keras_ms_per_inference_batch" => self.keras_infer,
+            "inference_vs_keras" => self.infer_vs_keras,
+            "first_loss" => first.ours.iter().map(|t| t.first_loss).collect::<Vec<_>>(),
+            "last_loss" => first.ours.iter().map(|t| t.last_loss).collect::<Vec<_>>(),
+        )
+    }
 }
 
 /// What [`time_network`] measures.
@@ -206,7 +291,7 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
     });
     Ok(NetworkTimes {
         params: params as u64,
-        step_s: median(&mut times),
+        step_s: median(&times),
         infer_s: infer_ms / 1e3,
         first_loss: losses[0],
         last_loss: losses[losses.len() - 1],
@@ -284,21 +369,21 @@ fn step_parts(batch: usize, bands: usize, steps: usize, device: &Device) -> Resu
     Ok(passes
         .into_iter()
         .zip(parts)
-        .map(|(pass, mut p)| Timed { name: "unet step".into(), shape: shape.clone(), pass, ms: median(&mut p) })
+        .map(|(pass, p)| Timed { name: "unet step".into(), shape: shape.clone(), pass, ms: median(&p) })
         .collect())
 }
 
 /// Median milliseconds of `f` over `steps` calls after one warm-up.
 fn time_ms(steps: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut t: Vec<f64> = (0..steps)
+    let t: Vec<f64> = (0..steps)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    median(&mut t)
+    median(&t)
 }
 
 /// Median milliseconds of a backward pass through `forward()` (built untimed, once per call) from
@@ -306,7 +391,7 @@ fn time_ms(steps: usize, mut f: impl FnMut()) -> f64 {
 /// backward over the whole output, which PyTorch's figure did not hold: about 1 ms for the
 /// concatenation's 20×64×64×64, whose backward went from 4.1 to 3.2 ms.)
 fn time_backward(steps: usize, forward: impl Fn() -> Tensor<4>) -> f64 {
-    let mut t: Vec<f64> = (0..steps + 1)
+    let t: Vec<f64> = (0..steps + 1)
         .map(|_| {
             let loss = forward().sum();
             let t = Instant::now();
@@ -315,7 +400,7 @@ fn time_backward(steps: usize, forward: impl Fn() -> Tensor<4>) -> f64 {
         })
         .skip(1)
         .collect();
-    median(&mut t)
+    median(&t)
 }
 
 /// Forward (plain device), input-gradient and weight-gradient milliseconds of `op` on `module`.
@@ -398,7 +483,14 @@ fn concat_with_itself(x: Tensor<4>) -> Tensor<4> {
     Tensor::cat(vec![x.clone(), x], 1)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (the mean of the middle two of an even count); `v` is not empty.
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let half = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[half - 1] + v[half]) / 2.0
+    } else {
+        v[half]
+    }
 }

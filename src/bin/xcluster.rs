@@ -222,6 +222,11 @@ enum Command {
         /// `train`: timed steps per network (after 2 warm-up steps).
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        /// `train`: rounds of the peers' timing then ours, one after the other; each time is the
+        /// median over rounds, each ratio the median of the rounds' ratios, and the step's ratio to
+        /// Keras comes with its lowest and highest round.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
         /// `train`: where the original U-Net's step goes (forward, backward, optimizer) and each
         /// layer operation at its shapes, burn's convolutions beside ours (and PyTorch's, with the peer).
         #[arg(long)]
@@ -312,13 +317,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crossmatch(&params, &catalog, radius, mode, inner, name, &map, run, out)?
         }
         Command::Export { format, out, sql, run } => export(&params, &format, out, sql.as_deref(), run)?,
-        Command::Bench { what, quick, model, batch, bands, steps, breakdown, device } => match what {
+        Command::Bench { what, quick, model, batch, bands, steps, rounds, breakdown, device } => match what {
             BenchKind::Train => {
                 let device = match device {
                     Some(name) => xcluster::train::device_named(&name)?,
                     None => xcluster::train::default_device(),
                 };
-                bench_train(model.as_deref(), batch, bands, steps, breakdown, &device)?
+                let sizes = bench::TrainBench { batch, bands, steps, rounds };
+                bench_train(model.as_deref(), sizes, breakdown, &device)?
             }
             other => bench_cmd(other, quick)?,
         },
@@ -609,9 +615,7 @@ fn export(
 
 fn bench_train(
     model: Option<&str>,
-    batch: usize,
-    bands: usize,
-    steps: usize,
+    sizes: bench::TrainBench,
     breakdown: bool,
     device: &xcluster::train::Device,
 ) -> anyhow::Result<()> {
@@ -634,13 +638,18 @@ fn bench_train(
         bar.inc(1);
         bar.set_message(format!("{name}: {:.1} ms", secs * 1e3));
     };
+    let bench::TrainBench { batch, bands, steps, rounds } = sizes;
     let df = if breakdown {
+        anyhow::ensure!(rounds == 1, "--rounds is for `bench train` without --breakdown (got --rounds {rounds})");
         bench::run_train_breakdown(batch, bands, steps, device, peer.as_ref(), row)?
     } else {
-        bench::run_train(&archs, batch, bands, steps, device, peer.as_ref(), row)?
+        bench::run_train(&archs, sizes, device, peer.as_ref(), row)?
     };
     bar.finish_and_clear();
-    println!("batch {batch}, {bands} bands, 64×64, {} threads, device {device:?}", rayon::current_num_threads());
+    println!(
+        "batch {batch}, {bands} bands, 64×64, {} threads, device {device:?}, {rounds} round(s)",
+        rayon::current_num_threads()
+    );
     print!("{}", bench::markdown(&df)?);
     Ok(())
 }

@@ -464,6 +464,57 @@ fn bench_mmf_runs_the_peer_on_the_patches_it_writes_and_reports_a_failing_one() 
     assert!(text(&o).contains("XCLUSTER_PEER_PYTHON") && text(&o).contains("no numpy here"), "{}", text(&o));
 }
 
+/// `bench train --rounds 2` with a stand-in for the peer's Python (a shell script that counts its
+/// calls and prints Keras' and PyTorch's JSON lines, the same every round): the peer runs once a
+/// round; its times are its own; each ratio is the median of the rounds' (with two rounds, the mean
+/// of the lowest and the highest), and with the peer's time fixed it is our median time over it.
+#[test]
+fn bench_train_rounds_run_the_peer_each_round_and_take_medians() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let fake = dir.path().join("fake-python");
+    let line = |framework: &str, pass: &str, ms: f64| {
+        format!("echo '{{\"framework\": \"{framework}\", \"name\": \"unet\", \"pass\": \"{pass}\", \"ms\": {ms}}}'")
+    };
+    let body = [
+        format!("grep -q keras_unet_collection \"$1\" && test \"$2\" = train || exit 3"),
+        format!("echo call >> '{}'", calls.display()),
+        line("keras", "train step", 1000.0),
+        line("keras", "inference", 500.0),
+        line("torch", "train step", 2000.0),
+    ];
+    std::fs::write(&fake, format!("#!/bin/sh\n{}\n", body.join("\n"))).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_xcluster"))
+        .args(["bench", "train", "--model", "unet", "--batch", "2", "--bands", "2", "--steps", "1", "--rounds", "2"])
+        .env("XCLUSTER_PEER_PYTHON", &fake)
+        .current_dir(dir.path())
+        .output()
+        .expect("run xcluster");
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 2, "one peer run per round");
+    assert!(out.contains("2 round(s)"), "{out}");
+    let header = out.lines().find(|l| l.starts_with("| model |")).unwrap_or_else(|| panic!("no table: {out}"));
+    let row = out.lines().find(|l| l.starts_with("| unet |")).unwrap_or_else(|| panic!("no unet row: {out}"));
+    let names: Vec<&str> = header.split('|').map(str::trim).collect();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let cell = |name: &str| -> f64 {
+        let at = names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("no column {name}: {header}"));
+        cells[at].parse().unwrap_or_else(|e| panic!("{name} = {:?}: {e}", cells[at]))
+    };
+    assert_eq!((cell("keras_ms_per_step"), cell("torch_ms_per_step")), (1000.0, 2000.0), "{row}");
+    assert_eq!(cell("keras_ms_per_inference_batch"), 500.0, "{row}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-3 * b.abs() + 1e-4;
+    let (ratio, low, high) = (cell("step_vs_keras"), cell("step_vs_keras_min"), cell("step_vs_keras_max"));
+    assert!(low <= ratio && ratio <= high, "{row}");
+    assert!(close(ratio, (low + high) / 2.0), "the median of two rounds is their mean: {row}");
+    assert!(close(ratio, cell("ms_per_step") / 1000.0), "{row}");
+    assert!(close(cell("step_vs_torch"), cell("ms_per_step") / 2000.0), "{row}");
+    assert!(close(cell("inference_vs_keras"), cell("ms_per_inference_batch") / 500.0), "{row}");
+}
+
 /// Params for a run of seconds: nside 64, one epoch of two steps of a two-level network, no figures.
 const TINY: &str = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 1\nbatch = 8\nsteps_per_epoch = 2\n\
                     filters = [4, 8]\npatience = 2\nlr_patience = 1\nplot_dataset = false\n\
