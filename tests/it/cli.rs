@@ -478,7 +478,7 @@ fn bench_train_rounds_run_the_peer_each_round_and_take_medians() {
         format!("echo '{{\"framework\": \"{framework}\", \"name\": \"unet\", \"pass\": \"{pass}\", \"ms\": {ms}}}'")
     };
     let body = [
-        format!("grep -q keras_unet_collection \"$1\" && test \"$2\" = train || exit 3"),
+        "grep -q keras_unet_collection \"$1\" && test \"$2\" = train || exit 3".to_string(),
         format!("echo call >> '{}'", calls.display()),
         line("keras", "train step", 1000.0),
         line("keras", "inference", 500.0),
