@@ -620,6 +620,11 @@ fn bench_train(
     device: &xcluster::train::Device,
 ) -> anyhow::Result<()> {
     use xcluster::model::Architecture;
+    let bench::TrainBench { batch, bands, steps, rounds } = sizes;
+    anyhow::ensure!(
+        !breakdown || rounds == 1,
+        "--rounds is for `bench train` without --breakdown (got --rounds {rounds})"
+    );
     let archs = match model {
         Some(name) => vec![Architecture::from_name(name)?],
         None => Architecture::ALL.to_vec(),
@@ -638,9 +643,7 @@ fn bench_train(
         bar.inc(1);
         bar.set_message(format!("{name}: {:.1} ms", secs * 1e3));
     };
-    let bench::TrainBench { batch, bands, steps, rounds } = sizes;
     let df = if breakdown {
-        anyhow::ensure!(rounds == 1, "--rounds is for `bench train` without --breakdown (got --rounds {rounds})");
         bench::run_train_breakdown(batch, bands, steps, device, peer.as_ref(), row)?
     } else {
         bench::run_train(&archs, sizes, device, peer.as_ref(), row)?
