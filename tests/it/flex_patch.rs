@@ -260,6 +260,9 @@ fn conv_transpose2d_and_its_gradients_equal_their_definition() {
     // The U-Net's 2×2 stride-2 up-convolution, also to an image of more than 512 pixels.
     check_transposed(up, [0, 0]);
     check_transposed(Case { size: [13, 12], ..up }, [0, 0]);
+    // With an output padding, the last row and column are no input pixel's: they are zeroed where
+    // the others are written once.
+    check_transposed(up, [1, 1]);
     // Keras' "same" 3×3 stride-2 transposed convolution (V-Net, attention U-Net), and groups.
     check_transposed(Case { k: [3, 3], pad: [1, 1], ..up }, [1, 1]);
     check_transposed(Case { c: 4, o: 6, groups: 2, ..up }, [0, 0]);
