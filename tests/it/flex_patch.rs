@@ -636,15 +636,24 @@ fn a_dropout_mask_is_rands_bernoulli_draw_by_draw() {
     let device = Device::default();
     device.seed(14);
     let mut reference = StdRng::seed_from_u64(14);
+    enum Draw {
+        Mask(f64),
+        ThreeUniform,
+    }
     let n = (1 << 20) + 3;
-    for p in [0.8, 0.05, 1.0, 0.0, -1.0, 0.8] {
-        if p < 0.0 {
-            let got = values(Tensor::<1>::random([3], Distribution::Uniform(0.0, 1.0), &device));
-            let uniform = Uniform::new(0.0f32, 1.0).expect("a valid range");
-            let want: Vec<f64> = (0..3).map(|_| uniform.sample(&mut reference) as f64).collect();
-            assert_eq!(got, want, "the uniform values between the masks");
-            continue;
-        }
+    for draw in
+        [Draw::Mask(0.8), Draw::Mask(0.05), Draw::Mask(1.0), Draw::Mask(0.0), Draw::ThreeUniform, Draw::Mask(0.8)]
+    {
+        let p = match draw {
+            Draw::Mask(p) => p,
+            Draw::ThreeUniform => {
+                let got = values(Tensor::<1>::random([3], Distribution::Uniform(0.0, 1.0), &device));
+                let uniform = Uniform::new(0.0f32, 1.0).expect("a valid range");
+                let want: Vec<f64> = (0..3).map(|_| uniform.sample(&mut reference) as f64).collect();
+                assert_eq!(got, want, "the uniform values between the masks");
+                continue;
+            }
+        };
         let mask = values(Tensor::<1>::random([n], Distribution::Bernoulli(p), &device));
         let bernoulli = Bernoulli::new(p).expect("a probability");
         let differ = mask.iter().filter(|&&v| v != f64::from(u8::from(bernoulli.sample(&mut reference)))).count();
