@@ -181,27 +181,35 @@ def torch_setup(a):
     import torch
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    net = torch_unet(torch, a.bands)
+    dev = torch.device(a.device)
+    net = torch_unet(torch, a.bands).to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    x = torch.randn(a.batch, a.bands, 64, 64)
-    y = (torch.rand(a.batch, 1, 64, 64) < 0.05).float()
+    x = torch.randn(a.batch, a.bands, 64, 64).to(dev)
+    y = (torch.rand(a.batch, 1, 64, 64) < 0.05).float().to(dev)
     return torch, net, opt, x, y
+
+
+def torch_sync(torch, a):
+    """Waits for the device's queued work (a GPU runs asynchronously), so that a timed call ends with it."""
+    return torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
 
 
 def torch_train(a):
     if "unet" not in a.model:
         return
     torch, net, opt, x, y = torch_setup(a)
+    sync = torch_sync(torch, a)
 
     def step():
         opt.zero_grad()
         torch_focal_tversky(torch, net(x), y).backward()
         opt.step()
+        sync()
 
     emit("torch", "unet", "train step", timed(a.steps, step, warmup=2))
     net.eval()
     with torch.no_grad():
-        emit("torch", "unet", "inference", timed(3, lambda: net(x)))
+        emit("torch", "unet", "inference", timed(3, lambda: (net(x), sync())))
 
 
 def torch_breakdown(a):
@@ -270,6 +278,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--model", nargs="*", default=NETWORKS)
+    # PyTorch's U-Net only (`train-torch`): `cuda` times it on the GPU (scripts/gpu-check.sh).
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = ap.parse_args()
     if a.what == "train":
         # Each framework in a process of its own: after nine Keras models in this process PyTorch's

@@ -1,34 +1,84 @@
 #!/usr/bin/env bash
-# The CUDA path, checked on a machine with an NVIDIA GPU (driver, CUDA toolkit with NVRTC) and
-# internet access (burn's CUDA backend downloads an LLVM bundle while it builds; see README.md).
+# The CUDA path, checked on a machine with an NVIDIA GPU (driver, and NVRTC from the CUDA toolkit).
 #
-#   bash scripts/gpu-check.sh [STEPS]     (default 20 training steps)
+#   bash scripts/gpu-check.sh [STEPS [MODEL]]     (default: 20 training steps of every network)
+#   XCLUSTER_BIN=path/to/xcluster bash scripts/gpu-check.sh …   (a binary built with `--features cuda`)
 #
-# Builds xcluster with `--features cuda`, then trains the original U-Net for STEPS Adam steps on the
-# same random batch, once on the CPU and once on the GPU, from the same weights (drawn on the CPU from
-# seed 1 and moved to the device): prints both tables (ms per step, images/s, first and last loss)
-# and fails unless the last losses agree within 2 % (float sums run in another order on a GPU, so the
-# two runs are close, not bit-equal).
+# Without XCLUSTER_BIN it builds xcluster with `--features cuda` (scripts/build-cuda.sh, which needs
+# GitHub for an LLVM bundle; where GitHub cannot be reached, or the GPU machine has no Rust:
+# XCLUSTER_BIN="$(bash scripts/build-cuda.sh --without-llvm)" bash scripts/gpu-check.sh). Then it trains
+# every network (or MODEL) for STEPS Adam steps on the same random batch, once on the CPU and once on the GPU,
+# from the same weights (drawn on the CPU from seed 1 and moved to the device), and prints both tables
+# (ms per step, images/s, losses), the GPU's speed over the CPU's, and PyTorch's U-Net on the same GPU
+# where python3 has a PyTorch with CUDA (benches/peer.py).
+#
+# It fails unless, for every network, the untrained network's loss in inference mode agrees within
+# 1 % on both devices, and training lowered the loss on the GPU. 1 %, not float rounding's 1e-6:
+# burn's CUDA backend runs f32 matrix products on tensor cores as TF32 (11-bit significands). On an
+# H200 seven networks agreed within 0.03-0.74 %; the U-Net and UNet 2D did not (2.3 % and 1.3 %), and
+# the U-Net's GPU loss itself moved by 1.9 % between two runs: more than TF32's rounding explains, not
+# yet diagnosed (README.md, "GPU training"). The training losses themselves are printed, not
+# compared: dropout draws its masks on the device, so the two runs drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-20}"
+models=()
+[ -n "${2:-}" ] && models=(--model "$2")
 command -v nvidia-smi >/dev/null || { echo "gpu-check: nvidia-smi not found: this needs an NVIDIA GPU and its driver" >&2; exit 1; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-cargo build --locked --release --features cuda --bin xcluster
-bin=target/release/xcluster
+bin="${XCLUSTER_BIN:-}"
+[ -n "$bin" ] || bin="$(bash scripts/build-cuda.sh)"
+[ -x "$bin" ] || { echo "gpu-check: $bin is not an executable xcluster binary" >&2; exit 1; }
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for device in cpu cuda; do
   echo "== $device"
-  "$bin" bench train --model unet --steps "$steps" --device "$device" | tee "$out/$device.txt"
+  "$bin" bench train --steps "$steps" "${models[@]}" --device "$device" | tee "$out/$device.txt"
 done
-# The last loss is the last cell of the unet row of the Markdown table.
-last() { grep '^| unet |' "$out/$1.txt" | awk -F'|' '{gsub(/ /, "", $(NF-1)); print $(NF-1)}'; }
-cpu="$(last cpu)" gpu="$(last cuda)"
-python3 - "$cpu" "$gpu" <<'PY'
-import sys
-cpu, gpu = map(float, sys.argv[1:])
-rel = abs(cpu - gpu) / abs(cpu)
-print(f"last loss: cpu {cpu:.6f}, cuda {gpu:.6f}, relative difference {rel:.2e}")
-sys.exit(0 if rel <= 0.02 else 1)
+# PyTorch's U-Net on the same GPU, where python3 has a PyTorch that sees it (the peer of `bench train`).
+if [ "${2:-unet}" != unet ]; then
+  : >"$out/torch.jsonl"
+elif python3 -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  echo "== PyTorch $(python3 -c 'import torch; print(torch.__version__)') on cuda"
+  python3 benches/peer.py train-torch --model unet --steps "$steps" --device cuda | tee "$out/torch.jsonl"
+else
+  echo "== no PyTorch with CUDA in python3: no peer on the GPU"
+  : >"$out/torch.jsonl"
+fi
+python3 - "$out/cpu.txt" "$out/cuda.txt" "$out/torch.jsonl" <<'PY'
+import json, sys
+
+def table(path):
+    """The Markdown table `bench train` prints, as {model: {column: cell}}."""
+    lines = [l for l in open(path) if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip().strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+cpu, gpu = table(sys.argv[1]), table(sys.argv[2])
+ok = True
+print("| model | untrained loss cpu | cuda | rel. diff | first → last loss cpu | cuda | step ms cpu | cuda | speed-up | inference speed-up |")
+print("|---|---:|---:|---:|---|---|---:|---:|---:|---:|")
+for model, c in cpu.items():
+    g = gpu[model]
+    f = lambda row, col: float(row[col])
+    uc, ug = f(c, "untrained_loss"), f(g, "untrained_loss")
+    rel = abs(uc - ug) / abs(uc)
+    learned = f(g, "last_loss") < f(g, "first_loss")
+    ok &= rel <= 1e-2 and learned
+    print(f"| {model} | {uc:.6f} | {ug:.6f} | {rel:.1e} | {f(c, 'first_loss'):.4f} → {f(c, 'last_loss'):.4f} "
+          f"| {f(g, 'first_loss'):.4f} → {f(g, 'last_loss'):.4f} | {f(c, 'ms_per_step'):.1f} | {f(g, 'ms_per_step'):.1f} "
+          f"| {f(c, 'ms_per_step') / f(g, 'ms_per_step'):.1f} "
+          f"| {f(c, 'ms_per_inference_batch') / f(g, 'ms_per_inference_batch'):.1f} |")
+torch = {row["pass"]: row["ms"] for row in map(json.loads, open(sys.argv[3]))}
+if "unet" in gpu and torch:
+    ours, infer = float(gpu["unet"]["ms_per_step"]), float(gpu["unet"]["ms_per_inference_batch"])
+    print(f"unet on the GPU: train step {ours:.1f} ms against PyTorch's {torch['train step']:.1f} "
+          f"({ours / torch['train step']:.2f}×), inference {infer:.1f} ms against {torch['inference']:.1f} "
+          f"({infer / torch['inference']:.2f}×)")
+print("gpu-check:", "passed" if ok else "FAILED (untrained losses differ by more than 1 %, or the GPU's training did not lower the loss)")
+sys.exit(0 if ok else 1)
 PY

@@ -1076,7 +1076,7 @@ pub fn default_device() -> Device {
     }
     #[cfg(not(feature = "cuda"))]
     {
-        Device::default()
+        Device::flex()
     }
 }
 
@@ -1084,7 +1084,8 @@ pub fn default_device() -> Device {
 /// with the `cuda` feature), as `xcluster bench train --device` takes it.
 pub fn device_named(name: &str) -> Result<Device> {
     match name {
-        "cpu" => Ok(Device::default()),
+        // Not `Device::default()`: with the `cuda` feature burn's default device is the GPU.
+        "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
         #[cfg(not(feature = "cuda"))]

@@ -112,8 +112,8 @@ fn peer_ms(rows: &[PeerRow], framework: &str, name: &str, shape: &str, pass: &st
 /// Training-step speed of the networks (`xcluster bench train`) on `device`: for each
 /// architecture, 2 untimed steps, then `steps` timed Adam steps on random `[batch, bands, 64, 64]`
 /// inputs and masks (focal Tversky loss, the original's default widths); the median milliseconds per
-/// step, images per second, the median inference time of one batch, and the loss after the first and
-/// the last step. Weights and inputs are drawn on the CPU from seed 1 and then moved to `device`, so
+/// step, images per second, the median inference time of one batch, the untrained network's loss in
+/// inference mode, and the loss after the first and the last step. Weights and inputs are drawn on the CPU from seed 1 and then moved to `device`, so
 /// that the losses on a GPU and on the CPU can be compared (`scripts/gpu-check.sh`). With a `peer`,
 /// the same for Keras (every network) and PyTorch (the original U-Net), and our time over theirs.
 ///
@@ -244,6 +244,7 @@ impl TrainColumns {
             "inference_images_per_s" => self.infer_per_s,
             "keras_ms_per_inference_batch" => self.keras_infer,
             "inference_vs_keras" => self.infer_vs_keras,
+            "untrained_loss" => first.ours.iter().map(|t| t.untrained_loss).collect::<Vec<_>>(),
             "first_loss" => first.ours.iter().map(|t| t.first_loss).collect::<Vec<_>>(),
             "last_loss" => first.ours.iter().map(|t| t.last_loss).collect::<Vec<_>>(),
         )
@@ -255,6 +256,8 @@ struct NetworkTimes {
     params: u64,
     step_s: f64,
     infer_s: f64,
+    /// The untrained network's loss in inference mode (no dropout) on the batch.
+    untrained_loss: f64,
     /// The loss of the first and of the last step.
     first_loss: f64,
     last_loss: f64,
@@ -263,13 +266,17 @@ struct NetworkTimes {
 /// One network's parameter count, median seconds per training step and per inference batch, and
 /// its losses.
 fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, device: &Device) -> Result<NetworkTimes> {
-    let (cpu, ad) = (Device::default(), device.clone().autodiff());
+    let (cpu, ad) = (Device::flex(), device.clone().autodiff());
     cpu.seed(1);
     let mut net = NetConfig::new(arch, bands).init(&cpu.clone().autodiff())?.to_device(&ad);
     let (_, params) = net.param_counts();
     let mut optim = OptimizerKind::Adam.init();
     let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &cpu).to_device(&ad);
     let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &cpu).to_device(&ad);
+    // Training draws dropout masks on the device, so a GPU's losses drift from the CPU's; inference has
+    // no dropout, so this one is the same on every device up to float rounding.
+    let untrained_loss: f32 =
+        Loss::focal_tversky().forward(net.valid().forward(x.clone().inner()), y.clone().inner()).into_scalar();
     let (mut times, mut losses) = (Vec::with_capacity(steps), Vec::with_capacity(steps + 2));
     for step in 0..steps + 2 {
         let t = Instant::now();
@@ -293,6 +300,7 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
         params: params as u64,
         step_s: median(&times),
         infer_s: infer_ms / 1e3,
+        untrained_loss: f64::from(untrained_loss),
         first_loss: losses[0],
         last_loss: losses[losses.len() - 1],
     })

@@ -294,16 +294,56 @@ impl Up {
 
 /// Bilinear up-sampling by an integer `factor` with half-pixel centres (Keras `UpSampling2D`).
 ///
+/// On the CPU this is burn's `interpolate` (two one-axis passes each way in our patch to burn's CPU
+/// backend); elsewhere it is [`upsample_composed`]: burn 0.22's GPU backends have no gradient for
+/// bilinear interpolation (`scripts/gpu-check.sh` found every network with bilinear up-sampling
+/// failing its first training step on CUDA).
+///
 /// # Shapes
 /// `[N, C, H, W]` → `[N, C, factor·H, factor·W]`
 pub fn upsample(x: Tensor<4>, factor: usize) -> Tensor<4> {
+    if x.device() != Device::flex() {
+        return upsample_composed(x, factor);
+    }
     let [_, _, h, w] = x.dims();
-    resize(x, [h * factor, w * factor])
+    let size = [h * factor, w * factor];
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
 }
 
-/// Bilinear resize to `size` with half-pixel centres (no corner alignment).
-pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
+/// [`upsample`] of slices and weighted sums, which every backend can differentiate: one axis at a
+/// time, output `k·i + r` is `(1 − |o|)·x[i] + |o|·x[i ± 1]`, `o = (r + ½)/k − ½` the offset of its
+/// source coordinate (half-pixel centres; the sign of `o` picks the neighbour), with the neighbour
+/// clamped at the edges as TensorFlow's resize clamps its coordinates.
+///
+/// # Shapes
+/// `[N, C, H, W]` → `[N, C, factor·H, factor·W]`
+pub fn upsample_composed(x: Tensor<4>, factor: usize) -> Tensor<4> {
+    upsample_axis(upsample_axis(x, 2, factor), 3, factor)
+}
+
+/// [`upsample_composed`] along `axis`.
+fn upsample_axis(x: Tensor<4>, axis: usize, k: usize) -> Tensor<4> {
+    let mut dims = x.dims();
+    let n = dims[axis];
+    let (prev, next) = if n == 1 {
+        (x.clone(), x.clone())
+    } else {
+        (
+            Tensor::cat(vec![x.clone().narrow(axis, 0, 1), x.clone().narrow(axis, 0, n - 1)], axis),
+            Tensor::cat(vec![x.clone().narrow(axis, 1, n - 1), x.clone().narrow(axis, n - 1, 1)], axis),
+        )
+    };
+    let phases = (0..k)
+        .map(|r| {
+            let o = (r as f64 + 0.5) / k as f64 - 0.5;
+            let neighbour = if o < 0.0 { &prev } else { &next };
+            x.clone().mul_scalar(1.0 - o.abs()).add(neighbour.clone().mul_scalar(o.abs()))
+        })
+        .collect();
+    // The phases side by side after `axis`, then the two axes as one: k·i + r.
+    let interleaved: Tensor<5> = Tensor::stack(phases, axis + 1);
+    dims[axis] = n * k;
+    interleaved.reshape(dims)
 }
 
 /// 1×1 convolution to one channel followed by a sigmoid: the probability head every network ends with.

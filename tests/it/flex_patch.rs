@@ -136,7 +136,7 @@ struct Run {
 
 /// The caller holds the device's random-generator lock.
 fn run(x_shape: [usize; 4], w_shape: [usize; 4], op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>) -> Run {
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(7);
     let x = random(x_shape, &device).require_grad();
     let weight = random(w_shape, &device).require_grad();
@@ -275,7 +275,7 @@ fn conv_transpose2d_and_its_gradients_equal_their_definition() {
 #[test]
 fn conv_bias_is_added_per_output_channel() {
     let _serial = crate::common::device_rng();
-    let device = Device::default();
+    let device = Device::flex();
     device.seed(3);
     // 26×24 pixels: conv2d's output is written in blocks of rows.
     let (x, w, b) = (random([2, 3, 26, 24], &device), random([4, 3, 3, 3], &device), random::<1>([4], &device));
@@ -303,7 +303,7 @@ fn conv_bias_is_added_per_output_channel() {
 #[test]
 fn conv_bias_gradient_is_the_output_gradient_summed_per_channel() {
     let _serial = crate::common::device_rng();
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(4);
     let transposed = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
     check_bias_gradient("conv2d", &device, |x, b| conv2d(x, random([5, 3, 3, 3], &device), Some(b), UNET_3X3.conv()));
@@ -331,7 +331,7 @@ fn check_bias_gradient(what: &str, device: &Device, op: impl Fn(Tensor<4>, Tenso
 #[test]
 fn conv2d_weight_grad_equals_burns_swapped_convolution() {
     let _serial = crate::common::device_rng();
-    let plain = Device::default();
+    let plain = Device::flex();
     let dilated = Case { n: 2, c: 4, o: 3, size: [16, 16], pad: [2, 2], dilation: [2, 2], ..UNET_3X3 };
     let winograd_2 = Case { n: 2, c: 16, o: 24, size: [16, 18], ..UNET_3X3 };
     let winograd_4 = Case { n: 2, c: 16, o: 24, size: [33, 34], ..UNET_3X3 };
@@ -420,7 +420,7 @@ fn finite_differences(v: &[f64], gy: &[f64], f: impl Fn(&[f64]) -> Vec<f64>) -> 
 #[test]
 fn batch_norm_and_its_gradients_equal_their_definition() {
     let _serial = crate::common::device_rng();
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(11);
     let (c, eps) = (3, 1e-3);
     // A plane of 7×9 (odd sizes), and one of 64×64 with twenty images (the U-Net's first layer);
@@ -446,7 +446,7 @@ fn batch_norm_and_its_gradients_equal_their_definition() {
         let mean = values(out.mean.inner());
         let var = values(out.variance.inner());
         // The same normalisation with given statistics (inference).
-        let plain = Device::default();
+        let plain = Device::flex();
         let tensor =
             |v: &[f64]| Tensor::<1>::from_floats(v.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &plain);
         let inference =
@@ -485,7 +485,7 @@ fn max_pool_by_definition(plane: &[f64], h: usize, w: usize) -> (Vec<f64>, Vec<i
 #[test]
 fn max_pool_2x2_and_its_gradient_equal_their_definition() {
     let _serial = crate::common::device_rng();
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(5);
     // An odd size (the last row and column are dropped), the U-Net's first pool, and ties: values
     // rounded to halves repeat within windows, where the first maximum must win.
@@ -524,7 +524,7 @@ fn max_pool_2x2_and_its_gradient_equal_their_definition() {
 #[test]
 fn channel_concatenation_and_its_gradient_equal_their_definition() {
     let _serial = crate::common::device_rng();
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(9);
     // Large enough for the parallel copies (over 2^18 values out, over 2^20 per gradient slice),
     // and small, with channel counts that differ.
@@ -555,7 +555,7 @@ fn channel_concatenation_and_its_gradient_equal_their_definition() {
 #[test]
 fn mask_fill_in_place_equals_its_definition() {
     let _serial = crate::common::device_rng();
-    let device = Device::default();
+    let device = Device::flex();
     device.seed(12);
     // A tensor no other handle shares is filled in place (the patched loop); odd length, random mask.
     let t = random([3, 5, 7, 9], &device);
@@ -600,7 +600,7 @@ fn relu_and_its_gradient_in_parallel_equal_their_definition() {
     use burn::tensor::activation::relu;
     use burn::tensor::TensorData;
     let _serial = crate::common::device_rng();
-    let device = Device::default();
+    let device = Device::flex();
     let data = || TensorData::new(relu_input(), PARALLEL_SHAPE);
     let x: Vec<f64> = relu_input().into_iter().map(f64::from).collect();
     let want: Vec<f64> = x.iter().map(|&v| relu_by_definition(v)).collect();
@@ -633,7 +633,7 @@ fn a_dropout_mask_is_rands_bernoulli_draw_by_draw() {
     use rand_burn::distr::{Bernoulli, Distribution as _, Uniform};
     use rand_burn::{rngs::StdRng, SeedableRng};
     let _serial = crate::common::device_rng();
-    let device = Device::default();
+    let device = Device::flex();
     device.seed(14);
     let mut reference = StdRng::seed_from_u64(14);
     enum Draw {
@@ -679,10 +679,37 @@ fn bilinear_axis(o: usize, len: usize, out: usize, align_corners: bool) -> [(usi
     [((c.floor() as usize).min(len - 1), 1.0 - f), ((c.ceil() as usize).min(len - 1), f)]
 }
 
+/// TensorFlow's bilinear resize of `x` (`[N, C, H, W]` values) to `out`, and the gradient it passes
+/// back for the output gradient `gy`, from [`bilinear_axis`].
+fn tensorflow_bilinear(
+    x: &[f64],
+    gy: &[f64],
+    [n, c, h, w]: [usize; 4],
+    [oh, ow]: [usize; 2],
+    align_corners: bool,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut y, mut dx) = (vec![0.0; n * c * oh * ow], vec![0.0; x.len()]);
+    for plane in 0..n * c {
+        for p in 0..oh {
+            for q in 0..ow {
+                let o = (plane * oh + p) * ow + q;
+                for (iy, wy) in bilinear_axis(p, h, oh, align_corners) {
+                    for (ix, wx) in bilinear_axis(q, w, ow, align_corners) {
+                        let i = (plane * h + iy) * w + ix;
+                        y[o] += wy * wx * x[i];
+                        dx[i] += wy * wx * gy[o];
+                    }
+                }
+            }
+        }
+    }
+    (y, dx)
+}
+
 #[test]
 fn bilinear_resize_and_its_gradient_equal_their_definition() {
     let _serial = crate::common::device_rng();
-    let device = Device::default().autodiff();
+    let device = Device::flex().autodiff();
     device.seed(11);
     // UNet 3+'s and U²-Net's factors (the second over 2^18 values out, so planes run in parallel),
     // odd sizes up and down, and aligned corners.
@@ -694,7 +721,7 @@ fn bilinear_resize_and_its_gradient_equal_their_definition() {
         ([2, 2, 5, 7], [9, 16], true),
     ];
     for (shape, out @ [oh, ow], align_corners) in cases {
-        let [n, c, h, w] = shape;
+        let [n, c, _, _] = shape;
         let x = random(shape, &device).require_grad();
         let options =
             InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(align_corners).with_output_size(out);
@@ -702,22 +729,32 @@ fn bilinear_resize_and_its_gradient_equal_their_definition() {
         let gy = random([n, c, oh, ow], &device);
         let grads = (y.clone() * gy.clone()).sum().backward();
         let (xv, gyv) = (values(x.clone().inner()), values(gy.inner()));
-        let (mut want, mut want_dx) = (vec![0.0; n * c * oh * ow], vec![0.0; xv.len()]);
-        for plane in 0..n * c {
-            for p in 0..oh {
-                for q in 0..ow {
-                    let o = (plane * oh + p) * ow + q;
-                    for (iy, wy) in bilinear_axis(p, h, oh, align_corners) {
-                        for (ix, wx) in bilinear_axis(q, w, ow, align_corners) {
-                            let i = (plane * h + iy) * w + ix;
-                            want[o] += wy * wx * xv[i];
-                            want_dx[i] += wy * wx * gyv[o];
-                        }
-                    }
-                }
-            }
-        }
+        let (want, want_dx) = tensorflow_bilinear(&xv, &gyv, shape, [oh, ow], align_corners);
         let what = format!("bilinear {shape:?} → {out:?}, aligned corners {align_corners}");
+        assert_close(&values(y.inner()), &want, &format!("{what}: values"));
+        assert_close(&values(x.grad(&grads).unwrap()), &want_dx, &format!("{what}: gradient"));
+    }
+}
+
+/// The up-sampling that GPU backends run (burn 0.22's have no gradient for bilinear interpolation),
+/// here on the CPU: equal to TensorFlow's bilinear resize, values and gradient, at every factor the
+/// networks use and on 1-pixel maps (U²-Net's deepest side output).
+#[test]
+fn composed_upsampling_and_its_gradient_equal_tensorflows_bilinear() {
+    let _serial = crate::common::device_rng();
+    let device = Device::flex().autodiff();
+    device.seed(12);
+    for (shape, k) in [([2, 3, 4, 5], 2), ([1, 2, 3, 3], 4), ([2, 2, 1, 1], 8), ([1, 1, 2, 7], 16)] {
+        let [n, c, h, w] = shape;
+        let (oh, ow) = (h * k, w * k);
+        let x = random(shape, &device).require_grad();
+        let y = xcluster::model::blocks::upsample_composed(x.clone(), k);
+        assert_eq!(y.dims(), [n, c, oh, ow]);
+        let gy = random([n, c, oh, ow], &device);
+        let grads = (y.clone() * gy.clone()).sum().backward();
+        let (xv, gyv) = (values(x.clone().inner()), values(gy.inner()));
+        let (want, want_dx) = tensorflow_bilinear(&xv, &gyv, shape, [oh, ow], false);
+        let what = format!("composed ×{k} up-sampling of {shape:?}");
         assert_close(&values(y.inner()), &want, &format!("{what}: values"));
         assert_close(&values(x.grad(&grads).unwrap()), &want_dx, &format!("{what}: gradient"));
     }
