@@ -113,9 +113,10 @@ fn peer_ms(rows: &[PeerRow], framework: &str, name: &str, shape: &str, pass: &st
 /// architecture, 2 untimed steps, then `steps` timed Adam steps on random `[batch, bands, 64, 64]`
 /// inputs and masks (focal Tversky loss, the original's default widths); the median milliseconds per
 /// step, images per second, the median inference time of one batch, the untrained network's loss in
-/// inference mode, and the loss after the first and the last step. Weights and inputs are drawn on the CPU from seed 1 and then moved to `device`, so
-/// that the losses on a GPU and on the CPU can be compared (`scripts/gpu-check.sh`). With a `peer`,
-/// the same for Keras (every network) and PyTorch (the original U-Net), and our time over theirs.
+/// inference mode, and the loss after the first and the last step. Weights and inputs are drawn on
+/// the CPU from seed 1 and then moved to `device`, so that the losses on a GPU and on the CPU can be
+/// compared (`scripts/gpu-check.sh`). With a `peer`, the same for Keras (every network) and PyTorch
+/// (the original U-Net), and our time over theirs.
 ///
 /// `rounds` rounds, one after the other, each the peers' then ours: every time is the median over
 /// rounds, every ratio the median of the rounds' ratios, and the step's ratio to Keras comes with
