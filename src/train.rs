@@ -1090,7 +1090,7 @@ pub fn device_named(name: &str) -> Result<Device> {
         "cuda" => Ok(Device::cuda(0)),
         #[cfg(not(feature = "cuda"))]
         "cuda" => {
-            Err(Error::param("device", "this build has no CUDA: build with `--features cuda` (scripts/gpu-check.sh)"))
+            Err(Error::param("device", "this build has no CUDA: build with `--features cuda` (scripts/build-cuda.sh)"))
         }
         other => Err(Error::param("device", format!("{other:?} is not a device: use cpu or cuda"))),
     }
