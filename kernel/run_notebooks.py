@@ -155,9 +155,9 @@ def run(path, out_dir, require_outputs, cell_timeout):
     if require_outputs and tables == 0:
         problems.append("no table among the outputs")
     print(f"  {images} image(s), {tables} table(s)" + (f"; FAILED: {', '.join(problems)}" if problems else ""))
-    # Cells that ended with no output at all, not even their marker, and nothing else wrong: what a
-    # Rust error or panic never does (evcxr prints both), and what evcxr's output arriving after the
-    # cell's reply does (one `use` cell in one of five notebooks, in two runs on one machine).
+    # Cells that ended with no output at all, not even their marker, and nothing else wrong: what
+    # evcxr's output arriving after the cell's reply looks like (one `use` cell in one of five
+    # notebooks, in two runs on one machine). A real error there fails the second run too.
     lost_only = bool(silent) and not errors and len(problems) == 1 and not any(nb.cells[k].outputs for k in silent)
     return not problems, lost_only
 
