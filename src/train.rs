@@ -36,7 +36,7 @@ use crate::dataset::Dataset;
 use crate::error::{ensure_param, named_enum, Error, Result};
 use crate::labels::Disk;
 use crate::loss::{Confusion, Loss};
-use crate::model::{Architecture, Net, NetConfig};
+use crate::model::{check_driver, Architecture, Net, NetConfig};
 use crate::normalise::Normaliser;
 use crate::output::{write_atomic, write_csv};
 use crate::patches::PatchSampler;
@@ -527,6 +527,7 @@ impl Model {
             // A fresh run: the training state of an earlier run in this folder no longer applies.
             remove_if_present(&dir.join(STATE_FILE))?;
         }
+        check_driver(&self.device)?;
         self.device.seed(self.config.seed);
         let ad = self.device.clone().autodiff();
         let net = self.config.net.init(&ad)?;
@@ -1087,7 +1088,11 @@ pub fn device_named(name: &str) -> Result<Device> {
         // Not `Device::default()`: with the `cuda` feature burn's default device is the GPU.
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => {
+            let gpu = Device::cuda(0);
+            check_driver(&gpu)?;
+            Ok(gpu)
+        }
         #[cfg(not(feature = "cuda"))]
         "cuda" => {
             Err(Error::param("device", "this build has no CUDA: build with `--features cuda` (scripts/build-cuda.sh)"))

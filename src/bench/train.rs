@@ -269,7 +269,7 @@ struct NetworkTimes {
 fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, device: &Device) -> Result<NetworkTimes> {
     let (cpu, ad) = (Device::flex(), device.clone().autodiff());
     cpu.seed(1);
-    let mut net = NetConfig::new(arch, bands).init(&cpu.clone().autodiff())?.to_device(&ad);
+    let mut net = NetConfig::new(arch, bands).init(&cpu.clone().autodiff())?.drawn().fork(&ad);
     let (_, params) = net.param_counts();
     let mut optim = OptimizerKind::Adam.init();
     let x = Tensor::<4>::random([batch, bands, 64, 64], Distribution::Normal(0.0, 1.0), &cpu).to_device(&ad);

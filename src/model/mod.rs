@@ -163,9 +163,11 @@ impl NetConfig {
         Ok(())
     }
 
-    /// Build the network with freshly initialised weights on `device`.
+    /// Build the network on `device` with fresh weights, drawn from the device's generator at their
+    /// first use (burn's lazy parameters; [`Net::drawn`] draws them at once).
     pub fn init(&self, device: &Device) -> Result<Net> {
         self.validate()?;
+        check_driver(device)?;
         keep_freed_memory();
         flush_denormals();
         let (b, f) = (self.bands, self.filters.as_slice());
@@ -262,6 +264,20 @@ impl Net {
         }
     }
 
+    /// The network with every weight drawn now. burn draws a parameter at its first use, and one not
+    /// yet drawn that `fork` or `to_device` moves is drawn on the new device: a network built on the
+    /// CPU from a seed and moved to a GPU gets the GPU generator's weights unless it is `drawn()` first.
+    pub fn drawn(self) -> Self {
+        struct Draw;
+        impl ModuleVisitor for Draw {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        self.visit(&mut Draw);
+        self
+    }
+
     /// Parameter counts `(trainable, total)`; total includes batch-norm running statistics, as
     /// Keras' "Total params". Counted on the tensors' gradient flags, so build on an autodiff device.
     pub fn param_counts(&self) -> (usize, usize) {
@@ -282,4 +298,24 @@ impl Net {
         self.visit(&mut count);
         (count.trainable, count.total)
     }
+}
+
+/// A GPU `device` on a machine where NVIDIA's driver cannot be loaded is this error, not cudarc's
+/// panic at its first use (building a network, seeding the device's generator).
+#[cfg(feature = "cuda")]
+pub fn check_driver(device: &Device) -> Result<()> {
+    let on_cpu = *device == Device::flex(); // equality ignores autodiff
+                                            // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
+    if on_cpu || unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Ok(());
+    }
+    Err(crate::error::Error::param(
+        "device",
+        "cuda: NVIDIA's driver (libcuda.so) cannot be loaded on this machine: use the cpu device, or a machine where `nvidia-smi` works",
+    ))
+}
+
+#[cfg(not(feature = "cuda"))]
+pub fn check_driver(_: &Device) -> Result<()> {
+    Ok(())
 }

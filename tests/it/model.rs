@@ -61,6 +61,41 @@ arch_tests! {
     unet_3plus => Architecture::Unet3plus,
 }
 
+/// Every weight of a network, flattened, in the order burn visits them.
+fn weights(net: &xcluster::model::Net) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.extend(param.val().into_data().iter::<f32>());
+        }
+    }
+    let mut all = Collect(Vec::new());
+    net.visit(&mut all);
+    all.0
+}
+
+/// `drawn()` draws the weights from the generator's state then. burn draws a parameter at its first
+/// use, and one not yet drawn that `fork` or `to_device` moves is drawn there: a network built on the
+/// CPU from a seed and moved to a GPU got the GPU generator's weights (`scripts/gpu-check.sh` compared
+/// such networks). Here the move is to the same device after re-seeding, which shows it on the CPU.
+#[test]
+fn weights_drawn_before_a_move_are_the_seeds() {
+    use burn::module::Module;
+    let _serial = crate::common::device_rng();
+    let device = Device::default().autodiff();
+    let build = |seed| {
+        device.seed(seed);
+        NetConfig::new(Architecture::Unet, 3).filters(&[4, 8]).init(&device).unwrap()
+    };
+    let seed_1 = weights(&build(1));
+    let moved_lazy = build(1);
+    let moved_drawn = build(1).drawn();
+    device.seed(2);
+    assert_eq!(weights(&moved_drawn.fork(&device)), seed_1);
+    assert_ne!(weights(&moved_lazy.fork(&device)), seed_1, "burn draws a lazy weight where it is moved");
+}
+
 #[test]
 fn names_parse_and_aliases() {
     for arch in Architecture::ALL {
