@@ -14,11 +14,11 @@
 #
 # It fails unless, for every network, the untrained network's loss in inference mode agrees within
 # 1 % on both devices, and training lowered the loss on the GPU. 1 %, not float rounding's 1e-6:
-# burn's CUDA backend runs f32 matrix products on tensor cores as TF32 (11-bit significands). On an
-# H200 seven networks agreed within 0.03-0.74 %; the U-Net and UNet 2D did not (2.3 % and 1.3 %), and
-# the U-Net's GPU loss itself moved by 1.9 % between two runs: more than TF32's rounding explains, not
-# yet diagnosed (README.md, "GPU training"). The training losses themselves are printed, not
-# compared: dropout draws its masks on the device, so the two runs drift.
+# burn's CUDA backend may run f32 matrix products on tensor cores as TF32 (11-bit significands). The
+# one run so far (an H200) compared different weights: burn drew them lazily on the GPU, unseeded, so
+# the losses differed by 0.03-2.3 % and moved between runs; the benchmark now draws them before the
+# move (README.md, "GPU training"), which has not been run on a GPU yet. The training losses
+# themselves are printed, not compared: dropout draws its masks on the device, so the two runs drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-20}"

@@ -18,7 +18,7 @@ use polars::prelude::*;
 
 use crate::error::{ensure_param, Error, Result};
 use crate::loss::Loss;
-use crate::model::{Architecture, NetConfig};
+use crate::model::{check_driver, Architecture, NetConfig};
 use crate::train::OptimizerKind;
 
 /// The peer script: Keras (the original's stack) and PyTorch, timed like the functions here.
@@ -135,6 +135,7 @@ pub fn run_train(
         "bench",
         "batch, bands, steps and rounds must be ≥ 1"
     );
+    check_driver(device)?;
     let names: Vec<&str> = archs.iter().map(|a| a.name()).collect();
     let mut done: Vec<Round> = Vec::with_capacity(rounds);
     for round in 1..=rounds {
@@ -328,6 +329,7 @@ pub fn run_train_breakdown(
     mut report: impl FnMut(&str, usize, f64),
 ) -> Result<DataFrame> {
     ensure_param!(batch >= 1 && bands >= 1 && steps >= 1, "bench", "batch, bands and steps must be ≥ 1");
+    check_driver(device)?;
     if peer.is_some() {
         report("peer: PyTorch", batch, 0.0);
     }

@@ -301,11 +301,12 @@ impl Net {
 }
 
 /// A GPU `device` on a machine where NVIDIA's driver cannot be loaded is this error, not cudarc's
-/// panic at its first use (building a network, seeding the device's generator).
+/// panic at its first use: asked where networks are built, trained or benchmarked.
 #[cfg(feature = "cuda")]
 pub fn check_driver(device: &Device) -> Result<()> {
-    let on_cpu = *device == Device::flex(); // equality ignores autodiff
-                                            // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
+    // Device equality ignores autodiff.
+    let on_cpu = *device == Device::flex();
+    // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
     if on_cpu || unsafe { cudarc::driver::sys::is_culib_present() } {
         return Ok(());
     }
