@@ -436,6 +436,8 @@ impl Job {
     /// and the combined detector ([`Job::compare`]: `files/comparison*.csv`,
     /// `figures/purity_completeness.png`, `figures/mmf_snr_patch.png`).
     pub fn run(&self) -> Result<RunReport> {
+        // Before the sky is built: a CUDA build without NVIDIA's driver should not cost minutes first.
+        crate::model::check_driver(&crate::train::default_device())?;
         let p = &self.params;
         let catalogs = self.catalog_stage()?;
         let split_counts = split_counts(&catalogs.clusters)?;

@@ -389,8 +389,10 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
 
 fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     let job = Job::new(params)?;
+    // Before the sky is built: a wrong resume, or a CUDA build without NVIDIA's driver, should not
+    // cost minutes first.
+    xcluster::model::check_driver(&xcluster::train::default_device())?;
     if resume {
-        // Before the sky is built: a wrong resume should not cost minutes.
         job.check_resume()?;
     }
     let data = job.data(&job.sky()?)?;

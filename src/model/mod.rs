@@ -301,22 +301,21 @@ impl Net {
 }
 
 /// A GPU `device` on a machine where NVIDIA's driver cannot be loaded is this error, not cudarc's
-/// panic at its first use: asked where networks are built, trained or benchmarked.
-#[cfg(feature = "cuda")]
+/// panic at its first use: asked where networks are built, trained or benchmarked. Always `Ok` in a
+/// build without the `cuda` feature.
 pub fn check_driver(device: &Device) -> Result<()> {
     // Device equality ignores autodiff.
-    let on_cpu = *device == Device::flex();
-    // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
-    if on_cpu || unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Ok(());
+    #[cfg(feature = "cuda")]
+    if *device != Device::flex() {
+        // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(crate::error::Error::param(
+                "device",
+                "cuda: NVIDIA's driver (libcuda.so) cannot be loaded on this machine: use the cpu device, or a machine where `nvidia-smi` works",
+            ));
+        }
     }
-    Err(crate::error::Error::param(
-        "device",
-        "cuda: NVIDIA's driver (libcuda.so) cannot be loaded on this machine: use the cpu device, or a machine where `nvidia-smi` works",
-    ))
-}
-
-#[cfg(not(feature = "cuda"))]
-pub fn check_driver(_: &Device) -> Result<()> {
+    #[cfg(not(feature = "cuda"))]
+    let _ = device;
     Ok(())
 }
