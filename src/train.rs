@@ -1088,11 +1088,7 @@ pub fn device_named(name: &str) -> Result<Device> {
         // Not `Device::default()`: with the `cuda` feature burn's default device is the GPU.
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => {
-            let gpu = Device::cuda(0);
-            check_driver(&gpu)?;
-            Ok(gpu)
-        }
+        "cuda" => Ok(Device::cuda(0)),
         #[cfg(not(feature = "cuda"))]
         "cuda" => {
             Err(Error::param("device", "this build has no CUDA: build with `--features cuda` (scripts/build-cuda.sh)"))
