@@ -5,7 +5,7 @@
 //! Convolutions carry a bias only when no batch norm follows them (`use_bias = not batch_norm`, [`ConvOpts::bias`]),
 //! which is what makes parameter counts equal the Keras ones.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
@@ -160,13 +160,64 @@ impl ConvBnAct {
     /// # Shapes
     /// `[N, cin, H, W]` → `[N, cout, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
-        let x = match &self.bn {
-            Some(bn) => bn.forward(x),
-            None => x,
-        };
-        self.act.forward(x)
+        self.act.forward(conv_bn(&self.conv, self.bn.as_ref(), x))
     }
+}
+
+/// `conv`, then `bn`: in inference mode as one convolution whose weights and bias carry the batch
+/// norm's per-channel scale and shift ([`inference_affine`]), so the network reads each of those
+/// feature maps once fewer (TensorFlow's predict folds batch norm the same way).
+///
+/// # Shapes
+/// `[N, cin, H, W]` → `[N, cout, H', W']`
+fn conv_bn(conv: &Conv2d, bn: Option<&BatchNorm>, x: Tensor<4>) -> Tensor<4> {
+    let Some(bn) = bn else { return conv.forward(x) };
+    let Some((scale, shift)) = inference_affine(bn, &x, &conv.weight) else { return bn.forward(conv.forward(x)) };
+    let [cout, ..] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
+    let bias = folded_bias(conv.bias.as_ref(), scale, shift);
+    Conv2d { weight: constant(weight), bias: Some(constant(bias)), ..conv.clone() }.forward(x)
+}
+
+/// [`conv_bn`] for a transposed convolution; folded for one group, whose weight is `[cin, cout, k, k]`.
+fn conv_transpose_bn(conv: &ConvTranspose2d, bn: Option<&BatchNorm>, x: Tensor<4>) -> Tensor<4> {
+    let Some(bn) = bn else { return conv.forward(x) };
+    let affine = inference_affine(bn, &x, &conv.weight).filter(|_| conv.groups == 1);
+    let Some((scale, shift)) = affine else { return bn.forward(conv.forward(x)) };
+    let [_, cout, ..] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.clone().reshape([1, cout, 1, 1]);
+    let bias = folded_bias(conv.bias.as_ref(), scale, shift);
+    ConvTranspose2d { weight: constant(weight), bias: Some(constant(bias)), ..conv.clone() }.forward(x)
+}
+
+/// Batch norm in inference mode as `x·scale + shift` per channel, `scale = γ/√(σ² + ε)` and
+/// `shift = β − μ·scale` from its running statistics. `None` when it normalises with the batch's
+/// statistics instead: when it trains on an autodiff device, as [`BatchNorm::forward`] decides from
+/// the convolution's output, which is on that device when the input `x` or the `weight` is.
+fn inference_affine(bn: &BatchNorm, x: &Tensor<4>, weight: &Param<Tensor<4>>) -> Option<(Tensor<1>, Tensor<1>)> {
+    let device = weight.val().device();
+    if (x.device().is_autodiff() || device.is_autodiff()) && bn.training.is_enabled() {
+        return None;
+    }
+    let var = bn.running_var.value().to_device(&device);
+    let mean = bn.running_mean.value().to_device(&device);
+    let scale = bn.gamma.val() / var.add_scalar(bn.epsilon).sqrt();
+    let shift = bn.beta.val() - mean * scale.clone();
+    Some((scale, shift))
+}
+
+/// A convolution's bias once batch norm's `scale` and `shift` follow it: `bias·scale + shift`.
+fn folded_bias(bias: Option<&Param<Tensor<1>>>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<1> {
+    match bias {
+        Some(bias) => bias.val() * scale + shift,
+        None => shift,
+    }
+}
+
+/// A computed tensor as a parameter that is not trained (`Param::from_tensor` would track it as a
+/// leaf, which a product of tracked weights cannot be).
+fn constant<const D: usize>(value: Tensor<D>) -> Param<Tensor<D>> {
+    Param::initialized(ParamId::new(), value)
 }
 
 /// `stack` layers of [`ConvBnAct`]: Keras' `CONV_stack`.
@@ -229,10 +280,10 @@ impl Down {
         if let Some(pool) = &self.pool {
             return pool.forward(x);
         }
-        let mut x = self.conv.as_ref().map_or(x.clone(), |c| c.forward(x));
-        if let Some(bn) = &self.bn {
-            x = bn.forward(x);
-        }
+        let x = match &self.conv {
+            Some(conv) => conv_bn(conv, self.bn.as_ref(), x),
+            None => x,
+        };
         match &self.act {
             Some(act) => act.forward(x),
             None => x,
@@ -281,10 +332,7 @@ impl Up {
         let Some(conv) = &self.conv else {
             return upsample(x, 2);
         };
-        let mut x = conv.forward(x);
-        if let Some(bn) = &self.bn {
-            x = bn.forward(x);
-        }
+        let x = conv_transpose_bn(conv, self.bn.as_ref(), x);
         match &self.act {
             Some(act) => act.forward(x),
             None => x,
@@ -368,4 +416,96 @@ impl Head {
 /// Concatenate along channels.
 pub fn cat(xs: Vec<Tensor<4>>) -> Tensor<4> {
     Tensor::cat(xs, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::RunningState;
+    use burn::tensor::module::batch_norm_train;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// A batch norm with drawn scale, shift and running statistics (variances in [0.1, 2)).
+    fn trained_bn(c: usize, device: &Device) -> BatchNorm {
+        let mut bn = BatchNormConfig::new(c).init(device);
+        bn.gamma = Param::from_tensor(normal([c], device));
+        bn.beta = Param::from_tensor(normal([c], device));
+        bn.running_mean = RunningState::new(normal([c], device));
+        bn.running_var = RunningState::new(Tensor::random([c], Distribution::Uniform(0.1, 2.0), device));
+        bn
+    }
+
+    /// `folded` equals `reference` within 1e-5 of the reference's largest value.
+    fn assert_close(folded: Tensor<4>, reference: Tensor<4>) {
+        assert_eq!(folded.dims(), reference.dims());
+        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let (a, b) = (values(folded), values(reference));
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5 * scale, "largest difference {worst} of values up to {scale}");
+    }
+
+    #[test]
+    fn convolutions_with_batch_norm_folded_equal_burns_two_operations() {
+        let device = Device::flex();
+        let plain = ConvOpts::relu3(true);
+        for (cin, cout, opts) in [
+            (6, 32, plain.bias(true)),
+            (16, 16, plain),
+            (8, 8, plain.dilation(2).kernel(3)),
+            (12, 12, plain.groups(12).dilation(3)),
+            (4, 24, plain.kernel(1)),
+        ] {
+            let mut layer = ConvBnAct::new(cin, cout, opts, &device);
+            let bn = trained_bn(cout, &device);
+            layer.bn = Some(bn.clone());
+            let x = normal([3, cin, 17, 20], &device);
+            let reference = layer.act.forward(bn.forward(layer.conv.forward(x.clone())));
+            assert_close(layer.forward(x), reference);
+        }
+
+        let mut down = Down::strided(8, 16, plain, &device);
+        let bn = trained_bn(16, &device);
+        down.bn = Some(bn.clone());
+        let x = normal([2, 8, 16, 16], &device);
+        let reference = activation::relu(bn.forward(down.conv.as_ref().unwrap().forward(x.clone())));
+        assert_close(down.forward(x), reference);
+
+        for k in [2, 3] {
+            let mut up = Up::transposed(16, 8, k, plain, &device);
+            let bn = trained_bn(8, &device);
+            up.bn = Some(bn.clone());
+            let x = normal([2, 16, 9, 8], &device);
+            let reference = activation::relu(bn.forward(up.conv.as_ref().unwrap().forward(x.clone())));
+            assert_close(up.forward(x), reference);
+        }
+    }
+
+    /// On an autodiff device a trainable batch norm normalises with the batch's statistics even when
+    /// the input is plain data (only the weights tracked); a frozen one folds there too.
+    #[test]
+    fn batch_norm_that_trains_is_not_folded() {
+        let ad = Device::flex().autodiff();
+        let mut layer = ConvBnAct::new(6, 16, ConvOpts::relu3(true), &ad);
+        let x = normal([4, 6, 12, 12], &Device::flex()).to_device(&ad);
+        layer.bn = Some(trained_bn(16, &ad));
+        let batch_stats = batch_norm_train(
+            layer.conv.forward(x.clone()),
+            layer.bn.as_ref().unwrap().gamma.val(),
+            layer.bn.as_ref().unwrap().beta.val(),
+            1e-5,
+        )
+        .output;
+        assert_close(layer.forward(x.clone()), activation::relu(batch_stats));
+
+        let bn = layer.bn.as_mut().unwrap();
+        bn.training = Param::from_bool(false);
+        let reference = activation::relu(layer.bn.as_ref().unwrap().forward(layer.conv.forward(x.clone())));
+        assert_close(layer.forward(x), reference);
+    }
 }
