@@ -172,22 +172,18 @@ impl ConvBnAct {
 /// `[N, cin, H, W]` → `[N, cout, H', W']`
 fn conv_bn(conv: &Conv2d, bn: Option<&BatchNorm>, x: Tensor<4>) -> Tensor<4> {
     let Some(bn) = bn else { return conv.forward(x) };
-    let Some((scale, shift)) = inference_affine(bn, &x, &conv.weight) else { return bn.forward(conv.forward(x)) };
-    let [cout, ..] = conv.weight.dims();
-    let weight = conv.weight.val() * scale.clone().reshape([cout, 1, 1, 1]);
-    let bias = folded_bias(conv.bias.as_ref(), scale, shift);
-    Conv2d { weight: constant(weight), bias: Some(constant(bias)), ..conv.clone() }.forward(x)
+    let Some(affine) = inference_affine(bn, &x, &conv.weight) else { return bn.forward(conv.forward(x)) };
+    let (weight, bias) = fold(&conv.weight, 0, conv.bias.as_ref(), affine);
+    Conv2d { weight, bias, ..conv.clone() }.forward(x)
 }
 
 /// [`conv_bn`] for a transposed convolution; folded for one group, whose weight is `[cin, cout, k, k]`.
 fn conv_transpose_bn(conv: &ConvTranspose2d, bn: Option<&BatchNorm>, x: Tensor<4>) -> Tensor<4> {
     let Some(bn) = bn else { return conv.forward(x) };
     let affine = inference_affine(bn, &x, &conv.weight).filter(|_| conv.groups == 1);
-    let Some((scale, shift)) = affine else { return bn.forward(conv.forward(x)) };
-    let [_, cout, ..] = conv.weight.dims();
-    let weight = conv.weight.val() * scale.clone().reshape([1, cout, 1, 1]);
-    let bias = folded_bias(conv.bias.as_ref(), scale, shift);
-    ConvTranspose2d { weight: constant(weight), bias: Some(constant(bias)), ..conv.clone() }.forward(x)
+    let Some(affine) = affine else { return bn.forward(conv.forward(x)) };
+    let (weight, bias) = fold(&conv.weight, 1, conv.bias.as_ref(), affine);
+    ConvTranspose2d { weight, bias, ..conv.clone() }.forward(x)
 }
 
 /// Batch norm in inference mode as `x·scale + shift` per channel, `scale = γ/√(σ² + ε)` and
@@ -206,12 +202,22 @@ fn inference_affine(bn: &BatchNorm, x: &Tensor<4>, weight: &Param<Tensor<4>>) ->
     Some((scale, shift))
 }
 
-/// A convolution's bias once batch norm's `scale` and `shift` follow it: `bias·scale + shift`.
-fn folded_bias(bias: Option<&Param<Tensor<1>>>, scale: Tensor<1>, shift: Tensor<1>) -> Tensor<1> {
-    match bias {
+/// A convolution's weight and bias once batch norm's `(scale, shift)` follow it: the weight times
+/// `scale` along its output-channel `axis`, the bias `bias·scale + shift`. Neither is trained.
+fn fold(
+    weight: &Param<Tensor<4>>,
+    axis: usize,
+    bias: Option<&Param<Tensor<1>>>,
+    (scale, shift): (Tensor<1>, Tensor<1>),
+) -> (Param<Tensor<4>>, Option<Param<Tensor<1>>>) {
+    let mut shape = [1; 4];
+    shape[axis] = weight.dims()[axis];
+    let folded = weight.val() * scale.clone().reshape(shape);
+    let bias = match bias {
         Some(bias) => bias.val() * scale + shift,
         None => shift,
-    }
+    };
+    (constant(folded), Some(constant(bias)))
 }
 
 /// A computed tensor as a parameter that is not trained (`Param::from_tensor` would track it as a
