@@ -57,10 +57,11 @@ if [ -z "${XCLUSTER_SKIP_LINTS:-}" ]; then
   CARGO_TARGET_DIR="$lint_target" cargo clippy --locked --all-targets --quiet -- -D warnings
   say "cargo doc (warnings are errors)"
   CARGO_TARGET_DIR="$lint_target" RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
-  # The CUDA code type-checks (no GPU here). DOCS_RS=1 makes cubecl-llvm's build script return
-  # before it downloads an LLVM bundle from GitHub; nothing is compiled to machine code.
-  say "cargo check --lib --features cuda (type-check of the CUDA path)"
-  DOCS_RS=1 CARGO_TARGET_DIR="$lint_target" cargo check --locked --lib --features cuda --quiet
+  # The GPU code type-checks and lints (no GPU here), CUDA and wgpu in one pass. DOCS_RS=1 makes
+  # cubecl-llvm's build script return before it downloads an LLVM bundle from GitHub; nothing is
+  # compiled to machine code.
+  say "cargo clippy --lib --features cuda,wgpu (type-check of the GPU paths)"
+  DOCS_RS=1 CARGO_TARGET_DIR="$lint_target" cargo clippy --locked --lib --features cuda,wgpu --quiet -- -D warnings
 fi
 
 if [ -n "${XCLUSTER_SKIP_NOTEBOOKS:-}" ]; then

@@ -42,7 +42,7 @@
 //! | normalise | [`normalise`] | training patches → [`normalise::Normaliser`] (σ per band, MAD or mode fit, arcsinh) |
 //! | labels | [`labels`] | patches + disk rule → masks ([`labels::Disk`]) |
 //! | dataset | [`dataset`] | patches + masks → [`dataset::Dataset`]: shuffle, batches, `.npz` + Parquet |
-//! | networks | [`model`] | [`model::NetConfig`] (architecture, bands, widths) → [`model::Net`]: `[N, bands, H, W]` → `[N, 1, H, W]` probabilities (burn; CPU, or CUDA with the `cuda` feature) |
+//! | networks | [`model`] | [`model::NetConfig`] (architecture, bands, widths) → [`model::Net`]: `[N, bands, H, W]` → `[N, 1, H, W]` probabilities (burn; CPU, or a GPU with the `cuda` or `wgpu` feature) |
 //! | losses | [`loss`] | probabilities + masks → one of nine losses; [`loss::Confusion`] metrics |
 //! | training | [`train`] | [`train::Model`] + training data + validation [`dataset::Dataset`] → [`train::Trained`] (best weights, history DataFrame; checkpoints: settings in `model.json`, training state in `state.json`, resumable) |
 //! | prediction | [`predict`] | trained network + normalised patches → [`predict::Predictions`] (probability maps) |

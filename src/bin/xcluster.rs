@@ -231,8 +231,8 @@ enum Command {
         /// layer operation at its shapes, burn's convolutions beside ours (and PyTorch's, with the peer).
         #[arg(long)]
         breakdown: bool,
-        /// `train`: `cpu`, or `cuda` in a build with the `cuda` feature (default: what the build trains on).
-        #[arg(long, value_name = "cpu|cuda")]
+        /// `train`: `cpu`, or `cuda` / `wgpu` in a build with that feature (default: what the build trains on).
+        #[arg(long, value_name = "cpu|cuda|wgpu")]
         device: Option<String>,
     },
 }

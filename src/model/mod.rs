@@ -300,13 +300,21 @@ impl Net {
     }
 }
 
-/// A GPU `device` on a machine where NVIDIA's driver cannot be loaded is this error, not cudarc's
-/// panic at its first use: asked where networks are built, trained or benchmarked. Always `Ok` in a
-/// build without the `cuda` feature.
+/// wgpu's choice of adapter: its most powerful GPU, or the one `CUBECL_WGPU_DEFAULT_DEVICE` names
+/// (`Cpu` for a software Vulkan such as Mesa's lavapipe).
+#[cfg(feature = "wgpu")]
+pub(crate) fn wgpu_device() -> Device {
+    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+}
+
+/// A GPU `device` this machine cannot reach is this error: on CUDA where NVIDIA's driver cannot be
+/// loaded (rather than cudarc's panic at its first use), on wgpu where no adapter is found (rather
+/// than cubecl's panic). Asked where networks are built, trained or benchmarked. Always `Ok` for the
+/// CPU and in a build without a GPU feature.
 pub fn check_driver(device: &Device) -> Result<()> {
     // Device equality ignores autodiff.
     #[cfg(feature = "cuda")]
-    if *device != Device::flex() {
+    if *device == Device::cuda(0) {
         // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(crate::error::Error::param(
@@ -315,7 +323,14 @@ pub fn check_driver(device: &Device) -> Result<()> {
             ));
         }
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(feature = "wgpu")]
+    if *device == wgpu_device() && Device::enumerate(burn::tensor::DeviceType::Wgpu).is_empty() {
+        return Err(crate::error::Error::param(
+            "device",
+            "wgpu: no GPU adapter found (Vulkan, Metal, DirectX 12 or OpenGL): use the cpu device, install the GPU's driver, or install Mesa's lavapipe (Debian: mesa-vulkan-drivers) to run the GPU code on the CPU",
+        ));
+    }
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
     let _ = device;
     Ok(())
 }

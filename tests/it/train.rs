@@ -168,6 +168,19 @@ fn bad_settings_fail_before_training() {
 }
 
 #[test]
+fn devices_are_named_and_a_missing_gpu_build_says_which_feature() {
+    use xcluster::train::device_named;
+    assert_eq!(device_named("cpu").unwrap(), burn::tensor::Device::flex());
+    // The tests run in the default build, which has neither GPU backend.
+    for gpu in ["cuda", "wgpu"] {
+        let err = device_named(gpu).unwrap_err().to_string();
+        assert!(err.contains(&format!("this build has no {gpu}: build with `--features {gpu}`")), "{err}");
+    }
+    let err = device_named("tpu").unwrap_err().to_string();
+    assert!(err.contains("\"tpu\" is not a device: use cpu, cuda or wgpu"), "{err}");
+}
+
+#[test]
 fn the_same_seed_gives_the_same_run() {
     let _serial = crate::common::device_rng();
     let (train, val) = (disks(48, 16, 7), disks(16, 16, 8));
