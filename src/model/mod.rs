@@ -327,7 +327,7 @@ pub fn check_driver(device: &Device) -> Result<()> {
     if *device == wgpu_device() && Device::enumerate(burn::tensor::DeviceType::Wgpu).is_empty() {
         return Err(crate::error::Error::param(
             "device",
-            "wgpu: no GPU adapter found (Vulkan, Metal, DirectX 12 or OpenGL): use the cpu device, install the GPU's driver, or install Mesa's lavapipe (Debian: mesa-vulkan-drivers) to run the GPU code on the CPU",
+            "wgpu: no GPU adapter found (Vulkan, Metal, DirectX 12 or OpenGL): use the CPU (`--device cpu`, or a build without `--features wgpu`), install the GPU's driver, or install Mesa's lavapipe (Debian: mesa-vulkan-drivers), which runs the GPU code on the CPU",
         ));
     }
     #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
