@@ -1073,7 +1073,7 @@ fn load_normaliser(dir: &Path) -> Result<Option<Normaliser>> {
 /// with the `wgpu` feature, else the CPU (flex backend).
 pub fn default_device() -> Device {
     #[cfg(feature = "cuda")]
-    return Device::cuda(0);
+    return crate::model::cuda_device();
     #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
     return crate::model::wgpu_device();
     #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
@@ -1088,7 +1088,7 @@ pub fn device_named(name: &str) -> Result<Device> {
         // Not `Device::default()`: with a GPU feature burn's default device is the GPU.
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => Ok(crate::model::cuda_device()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(crate::model::wgpu_device()),
         // Reached only for the GPU this build lacks; the ones it has are matched above.

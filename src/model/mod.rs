@@ -300,6 +300,12 @@ impl Net {
     }
 }
 
+/// The first NVIDIA GPU, the device of a build with the `cuda` feature.
+#[cfg(feature = "cuda")]
+pub(crate) fn cuda_device() -> Device {
+    Device::cuda(0)
+}
+
 /// wgpu's choice of adapter: its most powerful GPU, or the one `CUBECL_WGPU_DEFAULT_DEVICE` names
 /// (`Cpu` for a software Vulkan such as Mesa's lavapipe).
 #[cfg(feature = "wgpu")]
@@ -314,7 +320,7 @@ pub(crate) fn wgpu_device() -> Device {
 pub fn check_driver(device: &Device) -> Result<()> {
     // Device equality ignores autodiff.
     #[cfg(feature = "cuda")]
-    if *device == Device::cuda(0) {
+    if *device == cuda_device() {
         // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(crate::error::Error::param(
