@@ -275,7 +275,7 @@ impl Model {
     /// there. A notebook that needs the model of an earlier notebook calls this with the same chain.
     pub fn fit_or_load(self, data: &Data, dir: impl AsRef<std::path::Path>) -> Result<Trained> {
         let dir = dir.as_ref();
-        let why = match Trained::load(dir) {
+        let why = match Trained::load_on(dir, &self.device) {
             Ok(saved) => match self.differences(&saved, data) {
                 None => {
                     eprintln!("model: loaded {} (trained with these settings on this data)", dir.display());

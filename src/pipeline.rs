@@ -29,7 +29,7 @@ use crate::patches::PatchInfo;
 use crate::sky::{Band, Sky};
 use crate::synthetic::Truth;
 use crate::tiles::Split;
-use crate::train::{Model, Trained};
+use crate::train::{default_device, Device, Model, Trained};
 
 pub use crate::chain::EXAMPLES;
 
@@ -39,16 +39,29 @@ pub struct Job {
     params: Params,
     dirs: OutputDirs,
     cats: Catalogs,
+    device: Device,
 }
 
 impl Job {
-    /// Validate `params`, create the output folders and load the catalogs.
+    /// Validate `params`, create the output folders and load the catalogs. Networks train and run on
+    /// [`default_device`] unless [`Job::device`] says otherwise.
     pub fn new(params: &Params) -> Result<Job> {
         params.validate()?;
         let dirs = OutputDirs::resolve(params, Local::now().date_naive())?;
         dirs.create()?;
         let cats = Catalogs::from_params(params)?;
-        Ok(Job { params: params.clone(), dirs, cats })
+        Ok(Job { params: params.clone(), dirs, cats, device: default_device() })
+    }
+
+    /// Train, resume and scan on `device` (the CLI's `--device`; [`crate::train::device_named`]).
+    pub fn device(mut self, device: Device) -> Job {
+        self.device = device;
+        self
+    }
+
+    /// Error at once, before the sky is built, when `device` is a GPU this machine cannot reach.
+    pub fn check_device(&self) -> Result<()> {
+        crate::model::check_driver(&self.device)
     }
 
     /// The catalogs with the contaminants a cross-match flags detections with: on the Planck sky
@@ -183,7 +196,7 @@ impl Job {
             crate::train::TrainData::len(data.train()),
             data.val().len()
         );
-        let trained = Model::from_params(&self.params)?.checkpoint(&dir).fit(data)?;
+        let trained = Model::from_params(&self.params)?.device(self.device.clone()).checkpoint(&dir).fit(data)?;
         self.trained_stage(trained, data)
     }
 
@@ -191,7 +204,7 @@ impl Job {
     pub fn resume(&self, data: &Data) -> Result<TrainStage> {
         let dir = self.model_dir();
         eprintln!("train: resuming {}", dir.display());
-        let trained = Model::resume(&dir, data.train(), data.val())?;
+        let trained = Model::resume_on(&dir, &self.device, data.train(), data.val())?;
         let trained = trained.with_inputs(data.sampler().patch_size(), data.sampler().pixel_size(), data.disk());
         self.trained_stage(trained, data)
     }
@@ -222,7 +235,7 @@ impl Job {
             self.params.model.name(),
             dir.display()
         );
-        let trained = Trained::load(&dir)?;
+        let trained = Trained::load_on(&dir, &self.device)?;
         trained.normaliser().ok_or_else(|| {
             Error::model(&dir, "no normaliser.json next to the weights: retrain with `xcluster train`")
         })?;
@@ -437,7 +450,7 @@ impl Job {
     /// `figures/purity_completeness.png`, `figures/mmf_snr_patch.png`).
     pub fn run(&self) -> Result<RunReport> {
         // Before the sky is built: a CUDA build without NVIDIA's driver should not cost minutes first.
-        crate::model::check_driver(&crate::train::default_device())?;
+        self.check_device()?;
         let p = &self.params;
         let catalogs = self.catalog_stage()?;
         let split_counts = split_counts(&catalogs.clusters)?;

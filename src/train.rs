@@ -405,7 +405,7 @@ pub struct Model {
     /// The params file, as TOML, saved as `params.toml` with the checkpoints.
     params_toml: Option<String>,
     progress: bool,
-    device: Device,
+    pub(crate) device: Device,
 }
 
 macro_rules! architectures {
@@ -508,7 +508,7 @@ impl Model {
         self.progress = on;
         self
     }
-    /// Train on `device` (default: the CPU, or the first CUDA GPU with the `cuda` feature).
+    /// Train on `device` (default: [`default_device`]; [`device_named`] makes one from a name).
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
         self
@@ -557,6 +557,11 @@ impl Model {
     /// to allow more: a higher `epochs` continues a finished run, a higher `patience` an early-stopped
     /// one (`lr_patience` and `lr_factor` are taken from `model.json` too).
     pub fn resume(dir: impl AsRef<Path>, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
+        Self::resume_on(dir, &default_device(), train, val)
+    }
+
+    /// [`Model::resume`] on `device` (a run checkpointed on one device continues on any other).
+    pub fn resume_on(dir: impl AsRef<Path>, device: &Device, train: &dyn TrainData, val: &Dataset) -> Result<Trained> {
         let dir = dir.as_ref();
         resumable(dir)?;
         let config = ModelFile::read(dir)?.config;
@@ -564,6 +569,7 @@ impl Model {
         let model = Self {
             checkpoint: Some(dir.to_path_buf()),
             normaliser: load_normaliser(dir)?,
+            device: device.clone(),
             ..Self::from_config(config)
         };
         check_data(&model.config, train, val)?;
@@ -1035,20 +1041,25 @@ impl Trained {
     }
 
     /// Load a model saved by [`Trained::save`] — or the best weights of a checkpoint folder — onto the
-    /// default device.
+    /// default device ([`default_device`]).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_on(dir, &default_device())
+    }
+
+    /// [`Trained::load`] onto `device` (a model trained on one device runs on any other).
+    pub fn load_on(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
         let saved = ModelFile::read(dir)?;
         let weights =
             ["weights.bpk", "best.bpk"].iter().map(|f| dir.join(f)).find(|p| p.exists()).ok_or_else(|| {
                 Error::model(dir, "no weights.bpk or best.bpk here: point at a folder written by `xcluster train`")
             })?;
-        let net = load_weights(saved.config.net.init(&default_device())?, &weights)?;
+        let net = load_weights(saved.config.net.init(device)?, &weights)?;
         let epochs = History::read(&dir.join("history.csv"))?;
         let normaliser = load_normaliser(dir)?;
         let inputs = load_inputs(dir)?;
         let history = epochs.df()?;
-        Ok(Self { net, config: saved.config, history, epochs, normaliser, inputs, device: default_device() })
+        Ok(Self { net, config: saved.config, history, epochs, normaliser, inputs, device: device.clone() })
     }
 }
 

@@ -12,6 +12,7 @@ use xcluster::chain::Cover;
 use xcluster::output::{write_atomic, OutputDirs};
 use xcluster::params::{Params, DEFAULT_PARAMS};
 use xcluster::pipeline::{self, Job};
+use xcluster::train::Device;
 
 /// Every command prints through this `println!`, which shadows std's: a failed write to stdout
 /// returns from the calling function as [`xcluster::Error::Stdout`] instead of panicking with a
@@ -65,6 +66,8 @@ enum Command {
         /// Continue the interrupted run in output/…/models/<model>/ from its last completed epoch.
         #[arg(long)]
         resume: bool,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Scan tiles with the trained model of the params file and detect clusters: writes
     /// files/sightings[.shard-i-of-N].parquet and (unsharded, or with --merge) files/detections.{parquet,csv}.
@@ -81,6 +84,8 @@ enum Command {
         /// Merge the sightings of every shard into detections (run once all shards are done).
         #[arg(long, conflicts_with_all = ["shard", "tiles", "full_sky"])]
         merge: bool,
+        #[command(flatten)]
+        device: DeviceArg,
     },
     /// Search tiles with the multi-frequency matched filter (the `mmf_*` params, on the HFI bands of
     /// `bands`): writes files/mmf_sightings[.shard-i-of-N].parquet and (unsharded, or with --merge)
@@ -101,7 +106,10 @@ enum Command {
     },
     /// Run the whole pipeline: sky → tiles → patches → normalise → train → scan the test tiles →
     /// detect → cross-match → evaluate, printing the summary tables and writing every output.
-    Run,
+    Run {
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Write the synthetic sky of the params file (nside, seed, bands) as Planck-named HEALPix FITS
     /// maps and its truth tables (clusters, sources) as Parquet and CSV.
     Synth {
@@ -231,10 +239,29 @@ enum Command {
         /// layer operation at its shapes, burn's convolutions beside ours (and PyTorch's, with the peer).
         #[arg(long)]
         breakdown: bool,
-        /// `train`: `cpu`, or `cuda` / `wgpu` in a build with that feature (default: what the build trains on).
-        #[arg(long, value_name = "cpu|cuda|wgpu")]
-        device: Option<String>,
+        /// (`train`)
+        #[command(flatten)]
+        device: DeviceArg,
     },
+}
+
+/// `--device`, for the commands that train or run a network.
+#[derive(clap::Args)]
+struct DeviceArg {
+    /// Where networks train and run: `cpu`, or `cuda` / `wgpu` in a build with that feature
+    /// (default: the build's GPU, else the CPU).
+    #[arg(long, value_name = "cpu|cuda|wgpu", value_parser = parse_device)]
+    device: Option<Device>,
+}
+
+impl DeviceArg {
+    fn get(self) -> Device {
+        self.device.unwrap_or_else(xcluster::train::default_device)
+    }
+}
+
+fn parse_device(name: &str) -> Result<Device, String> {
+    xcluster::train::device_named(name).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -305,11 +332,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Catalogs => catalogs(&params)?,
         Command::Dataset { nodes, shard } => dataset(&params, nodes, shard)?,
-        Command::Train { resume } => train(&params, resume)?,
-        Command::Predict { tiles, full_sky, shard, merge } => predict(&params, tiles, full_sky, shard, merge)?,
+        Command::Train { resume, device } => train(&params, resume, device.get())?,
+        Command::Predict { tiles, full_sky, shard, merge, device } => {
+            predict(&params, cover_of(&tiles, full_sky, shard), merge, device.get())?
+        }
         Command::Mmf { tiles, full_sky, shard, merge } => mmf(&params, tiles, full_sky, shard, merge)?,
         Command::Fetch { names, to, list, manifest } => return fetch(&params, &names, to.as_deref(), list, manifest),
-        Command::Run => return run(&params),
+        Command::Run { device } => return run(&params, device.get()),
         Command::Synth { out } => synth(&params, &out)?,
         Command::Query { sql, run, out, tables } => query(&params, sql.as_deref(), run, out, tables)?,
         Command::Crossmatch { catalog, radius, mode, inner, name, name_column, ra, dec, glon, glat, run, out } => {
@@ -319,10 +348,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { format, out, sql, run } => export(&params, &format, out, sql.as_deref(), run)?,
         Command::Bench { what, quick, model, batch, bands, steps, rounds, breakdown, device } => match what {
             BenchKind::Train => {
-                let device = match device {
-                    Some(name) => xcluster::train::device_named(&name)?,
-                    None => xcluster::train::default_device(),
-                };
+                let device = device.get();
                 let sizes = bench::TrainBench { batch, bands, steps, rounds };
                 bench_train(model.as_deref(), sizes, breakdown, &device)?
             }
@@ -387,11 +413,11 @@ fn dataset(params: &Params, nodes: Option<usize>, shard: Option<(u32, u32)>) -> 
     Ok(())
 }
 
-fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
-    let job = Job::new(params)?;
-    // Before the sky is built: a wrong resume, or a CUDA build without NVIDIA's driver, should not
-    // cost minutes first.
-    xcluster::model::check_driver(&xcluster::train::default_device())?;
+fn train(params: &Params, resume: bool, device: Device) -> anyhow::Result<()> {
+    let job = Job::new(params)?.device(device);
+    // Before the sky is built: a wrong resume, or a GPU this machine cannot reach, should not cost
+    // minutes first.
+    job.check_device()?;
     if resume {
         job.check_resume()?;
     }
@@ -405,21 +431,14 @@ fn train(params: &Params, resume: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn predict(
-    params: &Params,
-    tiles: Vec<u32>,
-    full_sky: bool,
-    shard: Option<(u32, u32)>,
-    merge: bool,
-) -> anyhow::Result<()> {
-    let job = Job::new(params)?;
+fn predict(params: &Params, cover: Cover, merge: bool, device: Device) -> anyhow::Result<()> {
+    let job = Job::new(params)?.device(device);
     if merge {
         let (det, files) = job.merge_shards()?;
         println!("{}", det.df());
         print_written(&files)?;
         return Ok(());
     }
-    let cover = cover_of(&tiles, full_sky, shard);
     cover.resolve(&params.tiling()?)?;
     let trained = job.trained()?;
     let stage = job.predict(&trained, &job.sampled(&job.sky()?)?, cover)?;
@@ -758,8 +777,8 @@ fn fetch(
     }
 }
 
-fn run(params: &Params) -> anyhow::Result<ExitCode> {
-    let report = pipeline::run(params)?;
+fn run(params: &Params, device: Device) -> anyhow::Result<ExitCode> {
+    let report = Job::new(params)?.device(device).run()?;
     let files = &report.dirs.files;
     println!("outputs: {}", report.dirs.root.display());
     println!("clusters of dataset {} per split:\n{}", params.dataset, report.split_counts);

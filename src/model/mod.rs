@@ -323,20 +323,28 @@ pub fn check_driver(device: &Device) -> Result<()> {
     if *device == cuda_device() {
         // SAFETY: it only tries to load libcuda (dlopen) and closes it again.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(crate::error::Error::param(
-                "device",
-                "cuda: NVIDIA's driver (libcuda.so) cannot be loaded on this machine: use the cpu device, or a machine where `nvidia-smi` works",
-            ));
+            let why = "NVIDIA's driver (libcuda.so) cannot be loaded on this machine";
+            return Err(no_gpu("cuda", why, "use a machine where `nvidia-smi` works"));
         }
     }
     #[cfg(feature = "wgpu")]
     if *device == wgpu_device() && Device::enumerate(burn::tensor::DeviceType::Wgpu).is_empty() {
-        return Err(crate::error::Error::param(
-            "device",
-            "wgpu: no GPU adapter found (Vulkan, Metal, DirectX 12 or OpenGL): use the CPU (`--device cpu`, or a build without `--features wgpu`), install the GPU's driver, or install Mesa's lavapipe (Debian: mesa-vulkan-drivers), which runs the GPU code on the CPU",
+        return Err(no_gpu(
+            "wgpu",
+            "no GPU adapter found (Vulkan, Metal, DirectX 12 or OpenGL)",
+            "install the GPU's driver or Mesa's lavapipe (Debian: mesa-vulkan-drivers), which runs the GPU code on the CPU",
         ));
     }
     #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
     let _ = device;
     Ok(())
+}
+
+/// The error for the GPU of `feature` that this machine cannot reach, and the way to the CPU.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+fn no_gpu(feature: &str, why: &str, or: &str) -> crate::error::Error {
+    crate::error::Error::param(
+        "device",
+        format!("{feature}: {why}: use the CPU (`--device cpu`, or a build without `--features {feature}`), or {or}"),
+    )
 }

@@ -384,7 +384,7 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
     let params = "dataset = \"MCXC\"\nnside = 64\nloops = 1\nepochs = 2\nbatch = 8\nsteps_per_epoch = 2\n\
                   filters = [4, 8]\npatience = 2\nlr_patience = 1\nloss = \"dice_loss\"\noptimizer = \"adam\"\nlr = 1e-3\n";
     std::fs::write(dir.path().join("p.toml"), params).unwrap();
-    let o = xcluster(dir.path(), &["--params", "p.toml", "train"]);
+    let o = xcluster(dir.path(), &["--params", "p.toml", "train", "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("val_dice"), "history printed: {}", text(&o));
     let day = std::fs::read_dir(dir.path().join("output/MCXC")).unwrap().next().unwrap().unwrap().path();
@@ -401,7 +401,8 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
     ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
-    let trained = xcluster::train::Trained::load(&model).unwrap();
+    let trained = xcluster::train::Trained::load_on(&model, &burn::tensor::Device::flex()).unwrap();
+    assert_eq!(trained.device(), &burn::tensor::Device::flex());
     assert_eq!(trained.history().height(), 2);
     assert_eq!(trained.config().net.filters, [4, 8]);
     assert_eq!(trained.normaliser().unwrap().bands(), xcluster::params::Params::default().bands.as_slice());
@@ -412,6 +413,31 @@ fn train_then_predict_sharded_or_not_and_bench_train() {
     assert!(text(&o).contains("ms_per_step") && text(&o).contains("7726721"), "{}", text(&o));
     let o = xcluster(dir.path(), &["bench", "detect", "--quick"]);
     assert!(o.status.success() && text(&o).contains("detect + merge, 500 maps"), "{}", text(&o));
+}
+
+/// `--device` of the commands that train or run a network: a name that is no device, or a GPU this
+/// build was made without, stops before any work (no output folder) and says what to do.
+#[test]
+fn a_bad_device_stops_train_predict_run_and_bench_train_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["train"][..], &["predict"], &["run"], &["bench", "train"]] {
+        let o = xcluster(dir.path(), &[command, &["--device", "tpu"]].concat());
+        assert!(!o.status.success(), "{command:?}: {}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains("'--device <cpu|cuda|wgpu>'")
+                && out.contains("\"tpu\" is not a device: use cpu, cuda or wgpu"),
+            "{command:?}: {out}"
+        );
+        #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+        for gpu in ["cuda", "wgpu"] {
+            let o = xcluster(dir.path(), &[command, &["--device", gpu]].concat());
+            let out = text(&o);
+            let wanted = format!("this build has no {gpu}: build with `--features {gpu}`");
+            assert!(!o.status.success() && out.contains(&wanted), "{command:?} {gpu}: {out}");
+        }
+    }
+    assert!(!dir.path().join("output").exists(), "nothing written");
 }
 
 /// `bench mmf --quick` with a stand-in for the peer's Python (a shell script that checks it was
