@@ -6,6 +6,7 @@
 #   bash scripts/gpu-check.sh [STEPS [MODEL]]     (default: 20 training steps of every network, CUDA)
 #   XCLUSTER_GPU=wgpu bash scripts/gpu-check.sh …  (burn's wgpu backend instead of CUDA)
 #   XCLUSTER_BIN=path/to/xcluster bash scripts/gpu-check.sh …   (a binary built with that feature)
+#   XCLUSTER_BATCH=2 bash scripts/gpu-check.sh …   (patches per step, default 20: smaller is quicker on a slow device)
 #
 # Without XCLUSTER_BIN it builds xcluster with `--features cuda` (scripts/build-cuda.sh, which needs
 # GitHub for an LLVM bundle; where GitHub cannot be reached, or the GPU machine has no Rust:
@@ -26,6 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-20}"
+batch="${XCLUSTER_BATCH:-20}"
 models=()
 [ -n "${2:-}" ] && models=(--model "$2")
 gpu="${XCLUSTER_GPU:-cuda}"
@@ -47,14 +49,14 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for device in cpu "$gpu"; do
   echo "== $device"
-  "$bin" bench train --steps "$steps" "${models[@]}" --device "$device" | tee "$out/$device.txt"
+  "$bin" bench train --steps "$steps" --batch "$batch" "${models[@]}" --device "$device" | tee "$out/$device.txt"
 done
 # PyTorch's U-Net on the same GPU, where python3 has a PyTorch that sees it (the peer of `bench train`).
 if [ "$gpu" != cuda ] || [ "${2:-unet}" != unet ]; then
   : >"$out/torch.jsonl"
 elif python3 -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
   echo "== PyTorch $(python3 -c 'import torch; print(torch.__version__)') on cuda"
-  python3 benches/peer.py train-torch --model unet --steps "$steps" --device cuda | tee "$out/torch.jsonl"
+  python3 benches/peer.py train-torch --model unet --steps "$steps" --batch "$batch" --device cuda | tee "$out/torch.jsonl"
 else
   echo "== no PyTorch with CUDA in python3: no peer on the GPU"
   : >"$out/torch.jsonl"

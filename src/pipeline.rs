@@ -449,7 +449,7 @@ impl Job {
     /// and the combined detector ([`Job::compare`]: `files/comparison*.csv`,
     /// `figures/purity_completeness.png`, `figures/mmf_snr_patch.png`).
     pub fn run(&self) -> Result<RunReport> {
-        // Before the sky is built: a CUDA build without NVIDIA's driver should not cost minutes first.
+        // Before the sky is built: a GPU this machine cannot reach should not cost minutes first.
         self.check_device()?;
         let p = &self.params;
         let catalogs = self.catalog_stage()?;

@@ -239,7 +239,6 @@ enum Command {
         /// layer operation at its shapes, burn's convolutions beside ours (and PyTorch's, with the peer).
         #[arg(long)]
         breakdown: bool,
-        /// (`train`)
         #[command(flatten)]
         device: DeviceArg,
     },
