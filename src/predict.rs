@@ -9,8 +9,9 @@
 use polars::prelude::DataFrame;
 
 use crate::error::{ensure_param, Result};
+use crate::model::values;
 use crate::patches::{PatchInfo, Patches};
-use crate::train::{to_vec, Trained};
+use crate::train::Trained;
 use burn::tensor::{Tensor, TensorData};
 
 /// Probability maps of a set of patches.
@@ -142,7 +143,7 @@ impl Trained {
         for chunk in patches.data().chunks(batch * len) {
             let n = chunk.len() / len;
             let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, bands, size, size]), device);
-            probs.extend(to_vec(self.net().forward(x))?);
+            probs.extend(values(self.net().forward(x))?);
         }
         Ok(Predictions { probs, size, info: patches.info().to_vec() })
     }

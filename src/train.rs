@@ -20,6 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use crate::model::{default_device, device_name, device_named};
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
@@ -36,7 +37,7 @@ use crate::dataset::Dataset;
 use crate::error::{ensure_param, named_enum, Error, Result};
 use crate::labels::Disk;
 use crate::loss::{Confusion, Loss};
-use crate::model::{check_driver, Architecture, Net, NetConfig};
+use crate::model::{check_driver, scalar, values, Architecture, Net, NetConfig};
 use crate::normalise::Normaliser;
 use crate::output::{write_atomic, write_csv};
 use crate::patches::PatchSampler;
@@ -664,10 +665,10 @@ impl Model {
                 let y = tensor(b.masks.clone(), [b.n, 1, size, size], &device);
                 let p = s.net.forward(x);
                 let loss = c.loss.forward(p.clone(), y);
-                let value: f32 = loss.clone().into_scalar();
+                let value = scalar(loss.clone())?;
                 let grads = GradientsParams::from_grads(loss.backward(), &s.net);
                 s.net = s.optimizer.step(s.schedule.lr, s.net.clone(), grads);
-                m.add(&to_vec(p.detach())?, &b.masks);
+                m.add(&values(p.detach())?, &b.masks);
                 sum += value as f64 * b.n as f64;
                 n += b.n;
                 step += 1;
@@ -1080,38 +1081,6 @@ fn load_normaliser(dir: &Path) -> Result<Option<Normaliser>> {
     Ok(if path.exists() { Some(Normaliser::load(path)?) } else { None })
 }
 
-/// The device networks run on: the first CUDA GPU with the `cuda` feature, else the GPU wgpu finds
-/// with the `wgpu` feature, else the CPU (flex backend).
-pub fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    return crate::model::cuda_device();
-    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-    return crate::model::wgpu_device();
-    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
-    Device::flex()
-}
-
-/// The device called `name`: `cpu` (burn's flex backend), `cuda` (the first NVIDIA GPU, in a build
-/// with the `cuda` feature) or `wgpu` (in a build with the `wgpu` feature), as `xcluster bench train
-/// --device` takes it.
-pub fn device_named(name: &str) -> Result<Device> {
-    match name {
-        // Not `Device::default()`: with a GPU feature burn's default device is the GPU.
-        "cpu" => Ok(Device::flex()),
-        #[cfg(feature = "cuda")]
-        "cuda" => Ok(crate::model::cuda_device()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(crate::model::wgpu_device()),
-        // Reached only for the GPU this build lacks; the ones it has are matched above.
-        #[allow(unreachable_patterns)]
-        "cuda" | "wgpu" => Err(Error::param(
-            "device",
-            format!("this build has no {name}: build with `--features {name}` (README.md, \"GPU training\")"),
-        )),
-        other => Err(Error::param("device", format!("{other:?} is not a device: use cpu, cuda or wgpu"))),
-    }
-}
-
 /// Mean loss and metrics of `net` over `data`, in batches of `config.batch`.
 fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig, device: &Device) -> Result<(f64, Confusion)> {
     let (bands, size) = (data.patches().bands().len(), data.patches().size());
@@ -1120,8 +1089,8 @@ fn evaluate(net: &Net, data: &Dataset, config: &TrainConfig, device: &Device) ->
         let x = tensor(b.inputs.to_vec(), [b.n, bands, size, size], device);
         let y = tensor(b.masks.to_vec(), [b.n, 1, size, size], device);
         let p = net.forward(x);
-        let loss: f32 = config.loss.forward(p.clone(), y).into_scalar();
-        m.add(&to_vec(p)?, b.masks);
+        let loss = scalar(config.loss.forward(p.clone(), y))?;
+        m.add(&values(p)?, b.masks);
         sum += loss as f64 * b.n as f64;
     }
     Ok((sum / data.len().max(1) as f64, m))
@@ -1145,10 +1114,6 @@ fn check_data(c: &TrainConfig, train: &dyn TrainData, val: &Dataset) -> Result<(
 
 fn tensor(data: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, shape), device)
-}
-
-pub(crate) fn to_vec(t: Tensor<4>) -> Result<Vec<f32>> {
-    t.into_data().try_to_vec::<f32>().map_err(|e| Error::model("<tensor>", format!("{e:?}")))
 }
 
 fn save_weights(net: &Net, path: &Path) -> Result<()> {

@@ -18,7 +18,7 @@ use polars::prelude::*;
 
 use crate::error::{ensure_param, Error, Result};
 use crate::loss::Loss;
-use crate::model::{check_driver, Architecture, NetConfig};
+use crate::model::{check_driver, scalar, Architecture, NetConfig};
 use crate::train::OptimizerKind;
 
 /// The peer script: Keras (the original's stack) and PyTorch, timed like the functions here.
@@ -277,8 +277,8 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
     let y = Tensor::<4>::random([batch, 1, 64, 64], Distribution::Bernoulli(0.05), &cpu).to_device(&ad);
     // Training draws dropout masks on the device, so a GPU's losses drift from the CPU's; inference has
     // no dropout, so this one is the same on every device up to float rounding.
-    let untrained_loss: f32 =
-        Loss::focal_tversky().forward(net.valid().forward(x.clone().inner()), y.clone().inner()).into_scalar();
+    let untrained_loss =
+        scalar(Loss::focal_tversky().forward(net.valid().forward(x.clone().inner()), y.clone().inner()))?;
     let (mut times, mut losses) = (Vec::with_capacity(steps), Vec::with_capacity(steps + 2));
     for step in 0..steps + 2 {
         let t = Instant::now();
@@ -286,7 +286,7 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(1e-3, net, grads);
         // Reading the loss waits for the step to finish on asynchronous backends (CUDA).
-        let value: f32 = loss.into_scalar();
+        let value = scalar(loss)?;
         losses.push(f64::from(value));
         if step >= 2 {
             times.push(t.elapsed().as_secs_f64());
@@ -295,9 +295,7 @@ fn time_network(arch: Architecture, batch: usize, bands: usize, steps: usize, de
     let infer_net = net.valid();
     let xi = x.inner();
     // One untimed batch, then three timed: as the peer script times Keras' `predict_on_batch`.
-    let infer_ms = time_ms(3, || {
-        let _: f32 = infer_net.forward(xi.clone()).mean().into_scalar();
-    });
+    let infer_ms = time_ms(3, || scalar(infer_net.forward(xi.clone()).mean()).map(drop))?;
     Ok(NetworkTimes {
         params: params as u64,
         step_s: median(&times),
@@ -338,7 +336,7 @@ pub fn run_train_breakdown(
     for row in &rows {
         report(&format!("unet {}", row.pass), batch, row.ms / 1e3);
     }
-    rows.extend(layer_ops(batch, steps, device, &mut report));
+    rows.extend(layer_ops(batch, steps, device, &mut report)?);
     let torch: Vec<Option<f64>> = rows.iter().map(|r| peer_ms(&peers, "torch", &r.name, &r.shape, r.pass)).collect();
     Ok(df!(
         "what" => rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
@@ -362,7 +360,7 @@ fn step_parts(batch: usize, bands: usize, steps: usize, device: &Device) -> Resu
     for step in 0..steps + 1 {
         let t0 = Instant::now();
         let loss = Loss::focal_tversky().forward(net.forward(x.clone()), y.clone());
-        let _: f32 = loss.clone().into_scalar();
+        scalar(loss.clone())?;
         let t1 = Instant::now();
         let grads = loss.backward();
         let t2 = Instant::now();
@@ -384,17 +382,17 @@ fn step_parts(batch: usize, bands: usize, steps: usize, device: &Device) -> Resu
         .collect())
 }
 
-/// Median milliseconds of `f` over `steps` calls after one warm-up.
-fn time_ms(steps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let t: Vec<f64> = (0..steps)
+/// Median milliseconds of `f` over `steps` calls after one warm-up; `f`'s first error ends it.
+fn time_ms(steps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let t = (0..steps)
         .map(|_| {
             let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
+            f()?;
+            Ok(t.elapsed().as_secs_f64() * 1e3)
         })
-        .collect();
-    median(&t)
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(median(&t))
 }
 
 /// Median milliseconds of a backward pass through `forward()` (built untimed, once per call) from
@@ -421,25 +419,21 @@ fn grad_times<M: Module + Clone>(
     x: Tensor<4>,
     steps: usize,
     op: impl Fn(&M, Tensor<4>) -> Tensor<4>,
-) -> [f64; 3] {
+) -> Result<[f64; 3]> {
     let (plain, plain_x) = (module.valid(), x.clone().inner());
     let (frozen, tracked_x) = (module.clone().no_grad(), x.clone().require_grad());
-    let forward = time_ms(steps, || {
-        let _: f32 = op(&plain, plain_x.clone()).sum().into_scalar();
-    });
+    let forward = time_ms(steps, || scalar(op(&plain, plain_x.clone()).sum()).map(drop))?;
     let input_grad = time_backward(steps, || op(&frozen, tracked_x.clone()));
     let weight_grad = time_backward(steps, || op(&module, x.clone()));
-    [forward, input_grad, weight_grad]
+    Ok([forward, input_grad, weight_grad])
 }
 
 /// Forward and backward milliseconds of a parameter-free `op` (the same for burn and us).
-fn plain_times(x: Tensor<4>, steps: usize, op: impl Fn(Tensor<4>) -> Tensor<4>) -> [f64; 2] {
+fn plain_times(x: Tensor<4>, steps: usize, op: impl Fn(Tensor<4>) -> Tensor<4>) -> Result<[f64; 2]> {
     let plain_x = x.clone().inner();
-    let forward = time_ms(steps, || {
-        let _: f32 = op(plain_x.clone()).sum().into_scalar();
-    });
+    let forward = time_ms(steps, || scalar(op(plain_x.clone()).sum()).map(drop))?;
     let tracked_x = x.require_grad();
-    [forward, time_backward(steps, || op(tracked_x.clone()))]
+    Ok([forward, time_backward(steps, || op(tracked_x.clone()))])
 }
 
 /// The U-Net's layer shapes at batch `n`: 3×3 convolutions `(channels in, out, size)` and 2×2
@@ -448,7 +442,7 @@ const CONV3: [(usize, usize, usize); 5] = [(32, 32, 64), (64, 64, 32), (128, 128
 const UPCONV: [(usize, usize, usize); 2] = [(256, 128, 8), (64, 32, 32)];
 
 /// Each operation at the U-Net's shapes.
-fn layer_ops(n: usize, steps: usize, device: &Device, report: &mut impl FnMut(&str, usize, f64)) -> Vec<Timed> {
+fn layer_ops(n: usize, steps: usize, device: &Device, report: &mut impl FnMut(&str, usize, f64)) -> Result<Vec<Timed>> {
     let ad = device.clone().autodiff();
     let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &ad);
     let mut rows = Vec::new();
@@ -460,21 +454,21 @@ fn layer_ops(n: usize, steps: usize, device: &Device, report: &mut impl FnMut(&s
     for (cin, cout, size) in CONV3 {
         let conv: Conv2d =
             Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&ad);
-        let times = grad_times(conv, random([n, cin, size, size]), steps, |c, x| c.forward(x));
+        let times = grad_times(conv, random([n, cin, size, size]), steps, |c, x| c.forward(x))?;
         for (pass, t) in passes.into_iter().zip(times) {
             push("conv2d 3x3", format!("{n}×{cin}×{size}×{size} → {cout}"), pass, t);
         }
     }
     for (cin, cout, size) in UPCONV {
         let conv: ConvTranspose2d = ConvTranspose2dConfig::new([cin, cout], [2, 2]).with_stride([2, 2]).init(&ad);
-        let times = grad_times(conv, random([n, cin, size, size]), steps, |c, x| c.forward(x));
+        let times = grad_times(conv, random([n, cin, size, size]), steps, |c, x| c.forward(x))?;
         for (pass, t) in passes.into_iter().zip(times) {
             push("conv_transpose2d 2x2/2", format!("{n}×{cin}×{size}×{size} → {cout}"), pass, t);
         }
     }
     let shape = format!("{n}×32×64×64");
     let bn = BatchNormConfig::new(32).init(&ad);
-    let times = grad_times(bn, random([n, 32, 64, 64]), steps, |bn, x| bn.forward(x));
+    let times = grad_times(bn, random([n, 32, 64, 64]), steps, |bn, x| bn.forward(x))?;
     for (pass, t) in passes.into_iter().zip(times) {
         push("batch norm", shape.clone(), pass, t);
     }
@@ -483,11 +477,11 @@ fn layer_ops(n: usize, steps: usize, device: &Device, report: &mut impl FnMut(&s
     let ops: [(&str, &dyn Fn(Tensor<4>) -> Tensor<4>); 2] =
         [("max-pool 2x2", &max_pool), ("concatenate", &concat_with_itself)];
     for (name, op) in ops {
-        let [forward, backward] = plain_times(random([n, 32, 64, 64]), steps, op);
+        let [forward, backward] = plain_times(random([n, 32, 64, 64]), steps, op)?;
         push(name, shape.clone(), "forward", forward);
         push(name, shape.clone(), "input grad", backward);
     }
-    rows
+    Ok(rows)
 }
 
 fn concat_with_itself(x: Tensor<4>) -> Tensor<4> {

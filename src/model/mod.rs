@@ -313,6 +313,77 @@ pub(crate) fn wgpu_device() -> Device {
     Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
 }
 
+/// The device networks run on: the first CUDA GPU with the `cuda` feature, else the GPU wgpu finds
+/// with the `wgpu` feature, else the CPU (flex backend).
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    return cuda_device();
+    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+    return wgpu_device();
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+    Device::flex()
+}
+
+/// The names `--device` takes: the CPU, and the GPUs of the `cuda` and `wgpu` features.
+const DEVICE_NAMES: [&str; 3] = ["cpu", "cuda", "wgpu"];
+
+/// The devices of this build, by name.
+fn devices() -> Vec<(&'static str, Device)> {
+    // Not `Device::default()`: with a GPU feature burn's default device is the GPU.
+    #[allow(unused_mut)]
+    let mut all = vec![(DEVICE_NAMES[0], Device::flex())];
+    #[cfg(feature = "cuda")]
+    all.push((DEVICE_NAMES[1], cuda_device()));
+    #[cfg(feature = "wgpu")]
+    all.push((DEVICE_NAMES[2], wgpu_device()));
+    all
+}
+
+/// The device called `name`: `cpu` (burn's flex backend), `cuda` (the first NVIDIA GPU, in a build
+/// with the `cuda` feature) or `wgpu` (in a build with the `wgpu` feature), as `--device` takes it.
+pub fn device_named(name: &str) -> Result<Device> {
+    if let Some((_, device)) = devices().into_iter().find(|(n, _)| *n == name) {
+        return Ok(device);
+    }
+    ensure_param!(DEVICE_NAMES.contains(&name), "device", "{name:?} is not a device: use cpu, cuda or wgpu");
+    Err(crate::error::Error::param(
+        "device",
+        format!("this build has no {name}: build with `--features {name}` (README.md, \"GPU training\")"),
+    ))
+}
+
+/// The name [`device_named`] gives `device` (with or without autodiff), or its debug form for
+/// another device (a second GPU).
+pub fn device_name(device: &Device) -> String {
+    // Device equality ignores autodiff.
+    devices().into_iter().find(|(_, d)| d == device).map_or_else(|| format!("{device:?}"), |(n, _)| n.to_string())
+}
+
+/// The values of `t`, read back from its device. An asynchronous device (a GPU) reports here what
+/// failed since the last read, such as a buffer it could not allocate: as xcluster's error, naming the
+/// device and what to do, where burn's `into_data` would panic.
+pub fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let device = device_name(&t.device());
+    let data = t.try_into_data().map_err(|e| {
+        crate::error::Error::param(
+            "device",
+            format!(
+                "{device} failed running the network: {e}\nWhere it could not allocate a buffer, the batch is too \
+                 large for this device: lower `batch` (or `--batch` of `bench train`), or use another device (`--device cpu`)"
+            ),
+        )
+    })?;
+    data.try_into_vec::<f32>()
+        .map_err(|e| crate::error::Error::param("device", format!("{device}: not f32 data: {e:?}")))
+}
+
+/// The value of the one-element tensor `t` (a loss), read back as [`values`] reads.
+pub fn scalar<const D: usize>(t: Tensor<D>) -> Result<f32> {
+    let v = values(t)?;
+    ensure_param!(v.len() == 1, "device", "a scalar read back as {} values", v.len());
+    Ok(v[0])
+}
+
 /// A GPU `device` this machine cannot reach is this error: on CUDA where NVIDIA's driver cannot be
 /// loaded (rather than cudarc's panic at its first use), on wgpu where no adapter is found (rather
 /// than cubecl's panic). Asked where networks are built, trained or benchmarked. Always `Ok` for the

@@ -194,3 +194,15 @@ fn prelu_and_its_gradients_equal_their_definition() {
     close(values(alpha.grad(&grads).unwrap()), &want_da, "dα");
     close(values(prelu(x.inner(), alpha.inner())), &want, "inference values");
 }
+
+/// What a device computed comes back through `model::values` / `model::scalar`, which turn a device's
+/// failure into an error naming the device (a GPU's; the CPU's reads do not fail) instead of a panic.
+#[test]
+fn values_and_scalars_read_back_what_the_device_holds() {
+    let device = Device::flex();
+    let t = Tensor::<2>::from_data([[1.5f32, -2.0], [0.25, 4.0]], &device);
+    assert_eq!(xcluster::model::values(t.clone()).unwrap(), [1.5, -2.0, 0.25, 4.0]);
+    assert_eq!(xcluster::model::scalar(t.clone().sum()).unwrap(), 3.75);
+    let err = xcluster::model::scalar(t).unwrap_err().to_string();
+    assert!(err.contains("device") && err.contains("a scalar read back as 4 values"), "{err}");
+}

@@ -171,8 +171,12 @@ fn bad_settings_fail_before_training() {
 #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
 #[test]
 fn devices_are_named_and_a_missing_gpu_build_says_which_feature() {
-    use xcluster::train::device_named;
-    assert_eq!(device_named("cpu").unwrap(), burn::tensor::Device::flex());
+    use xcluster::train::{device_name, device_named};
+    let cpu = device_named("cpu").unwrap();
+    assert_eq!(cpu, burn::tensor::Device::flex());
+    // The name comes back for the device and for its autodiff twin, which training runs on.
+    assert_eq!(device_name(&cpu), "cpu");
+    assert_eq!(device_name(&cpu.autodiff()), "cpu");
     for gpu in ["cuda", "wgpu"] {
         let err = device_named(gpu).unwrap_err().to_string();
         assert!(err.contains(&format!("this build has no {gpu}: build with `--features {gpu}`")), "{err}");
