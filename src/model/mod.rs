@@ -363,18 +363,20 @@ pub fn device_name(device: &Device) -> String {
 /// failed since the last read, such as a buffer it could not allocate: as xcluster's error, naming the
 /// device and what to do, where burn's `into_data` would panic.
 pub fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let device = device_name(&t.device());
+    // Named only on failure: this runs at every training step.
+    let device = t.device();
     let data = t.try_into_data().map_err(|e| {
         crate::error::Error::param(
             "device",
             format!(
-                "{device} failed running the network: {e}\nWhere it could not allocate a buffer, the batch is too \
-                 large for this device: lower `batch` (or `--batch` of `bench train`), or use another device (`--device cpu`)"
+                "{} failed running the network: {e}\nWhere it could not allocate a buffer, the batch is too \
+                 large for this device: lower `batch` (or `--batch` of `bench train`), or use another device (`--device cpu`)",
+                device_name(&device)
             ),
         )
     })?;
     data.try_into_vec::<f32>()
-        .map_err(|e| crate::error::Error::param("device", format!("{device}: not f32 data: {e:?}")))
+        .map_err(|e| crate::error::Error::param("device", format!("{}: not f32 data: {e:?}", device_name(&device))))
 }
 
 /// The value of the one-element tensor `t` (a loss), read back as [`values`] reads.
